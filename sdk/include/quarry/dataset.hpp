@@ -1,0 +1,41 @@
+// Dataset plugins: load a labeled train split and a test split into memory.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "quarry/logger.hpp"
+
+namespace quarry {
+
+/// One split, held in memory: images uint8 N x C x H x W (CPU), labels int64 N.
+struct Split {
+  torch::Tensor images;
+  torch::Tensor labels;
+  std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+};
+
+/// What a dataset plugin returns. mean/std are per channel, in units of [0,1] pixels.
+struct DatasetData {
+  Split train;
+  Split test;
+  std::vector<std::string> class_names;
+  std::vector<double> mean;
+  std::vector<double> std;
+  std::string source;  ///< where it came from (a path), for the run record
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  /// Read the data. Throws quarry::Error naming the file and what is wrong.
+  virtual DatasetData load(Logger& log) = 0;
+};
+
+/// Check a DatasetData against the contract (dtypes, shapes, label range, mean/std per channel).
+/// The host calls it on every plugin's output; `who` names the plugin in the message.
+void validate_dataset(const DatasetData& data, const std::string& who);
+
+}  // namespace quarry

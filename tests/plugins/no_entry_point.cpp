@@ -1,0 +1,2 @@
+// A shared library that is not a Quarry plugin: no entry point.
+extern "C" __attribute__((visibility("default"))) int not_a_plugin() { return 42; }
