@@ -1,4 +1,4 @@
-#include <doctest/doctest.h>
+#include "testing.hpp"
 
 #include "core/log.hpp"
 #include "core/plugin_host.hpp"
