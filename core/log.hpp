@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "quarry/logger.hpp"
 
 namespace spdlog {

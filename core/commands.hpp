@@ -1,0 +1,26 @@
+// The command-line front end: each `quarry <command>` is one function here.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace quarry {
+
+struct GlobalOptions {
+  std::vector<std::string> plugin_paths;  ///< --plugin-path
+};
+
+int cmd_run(const std::string& pipeline, const std::vector<std::string>& sets, const std::string& resume,
+            const std::vector<std::string>& only_strategies, const std::vector<std::int64_t>& only_seeds,
+            const GlobalOptions& g);
+int cmd_validate(const std::string& pipeline, const std::vector<std::string>& sets, const GlobalOptions& g);
+int cmd_plugins(const GlobalOptions& g);
+int cmd_runs(const std::string& results);
+int cmd_show(const std::string& results, const std::string& run);
+int cmd_pool_export(const std::string& results, const std::string& run, std::int64_t size, const std::string& out);
+int cmd_export(const std::string& results, const std::string& out);
+
+/// Learning curves of several runs side by side (mean over seeds per strategy).
+std::string learning_curve_table(const std::string& results, const std::vector<std::string>& run_ids);
+
+}  // namespace quarry

@@ -1,0 +1,95 @@
+#include "core/experiment.hpp"
+
+#include <map>
+#include <mutex>
+
+#include <torch/torch.h>
+
+#include "core/log.hpp"
+#include "core/plugin_host.hpp"
+#include "quarry/error.hpp"
+
+namespace quarry {
+
+namespace {
+std::mutex& model_init_mutex() {
+  static std::mutex m;  // model construction draws from the global generator
+  return m;
+}
+}  // namespace
+
+std::shared_ptr<Model> make_model(const Pipeline& p, const ModelSpec& spec, std::int64_t seed, const PluginHost& host,
+                                  torch::Device device) {
+  std::lock_guard<std::mutex> lock(model_init_mutex());
+  torch::manual_seed(mix_seed(static_cast<std::uint64_t>(seed), kSeedInit));
+  auto model = host.make_model(p.model.name, p.model.params, spec);
+  model->to(device);
+  model->train(false);
+  // A model plugin's output is checked once, on two images, before any training.
+  torch::NoGradGuard ng;
+  auto probe = torch::zeros({2, spec.in_channels, spec.height, spec.width}, torch::TensorOptions().device(device));
+  auto out = model->forward(probe);
+  if (!out.logits.defined() || out.logits.dim() != 2 || out.logits.size(0) != 2 || out.logits.size(1) != spec.num_classes)
+    throw Error("model '" + p.model.name + "' returned logits of shape " +
+                (out.logits.defined() ? c10::str(out.logits.sizes()) : std::string("(none)")) + ", expected [2, " +
+                std::to_string(spec.num_classes) + "]");
+  if (!out.features.defined() || out.features.dim() != 2 || out.features.size(0) != 2 ||
+      out.features.size(1) != model->feature_dim())
+    throw Error("model '" + p.model.name + "' returned features of shape " +
+                (out.features.defined() ? c10::str(out.features.sizes()) : std::string("(none)")) +
+                ", expected [2, feature_dim() = " + std::to_string(model->feature_dim()) + "]");
+  return model;
+}
+
+Experiment prepare_experiment(const Pipeline& p, std::int64_t seed, const PluginHost& host, Logger& log) {
+  static std::mutex cache_mutex;
+  static std::map<std::string, std::shared_ptr<const DatasetData>> cache;
+  if (p.threads > 0) torch::set_num_threads(static_cast<int>(p.threads));
+  Experiment e;
+  e.device = resolve_device(p.device);
+  const std::string key = p.dataset.name + "|" + [&] {
+    std::string s;
+    for (const auto& [k, v] : p.dataset.params.values()) s += k + "=" + to_string(v) + ";";
+    return s;
+  }();
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      const double t0 = now_seconds();
+      auto ds = host.make_dataset(p.dataset.name, p.dataset.params);
+      auto data = std::make_shared<DatasetData>(ds->load(log));
+      validate_dataset(*data, "dataset '" + p.dataset.name + "'");
+      log.info(fmt::format("loaded {}: {} train, {} test images of {}x{}x{}, {} classes ({:.1f}s)", p.dataset.name,
+                           data->train.size(), data->test.size(), data->train.images.size(1),
+                           data->train.images.size(2), data->train.images.size(3), data->class_names.size(),
+                           now_seconds() - t0));
+      it = cache.emplace(key, std::move(data)).first;
+    }
+    e.dataset = it->second;
+  }
+  const auto& d = *e.dataset;
+  e.split = split_pool(d.train.size(), p.validation_fraction, static_cast<std::uint64_t>(seed), p.pool_subset);
+  e.data = to_device(d, e.split, e.device, p.test_subset);
+  e.spec = ModelSpec{d.train.images.size(1), d.train.images.size(2), d.train.images.size(3),
+                     static_cast<std::int64_t>(d.class_names.size())};
+  e.model = make_model(p, e.spec, seed, host, e.device);
+  e.initial = snapshot_weights(*e.model);
+  return e;
+}
+
+TrainEval train_and_evaluate(Experiment& e, const TrainConfig& cfg, const std::vector<std::int64_t>& labeled,
+                             std::uint64_t seed, Logger& log) {
+  TrainEval r;
+  restore_weights(*e.model, e.initial);
+  r.train = train_model(*e.model, cfg, e.data.pool, e.data.mean, e.data.std, labeled, seed, &log);
+  r.test = evaluate(*e.model, e.data.test, e.data.mean, e.data.std, cfg.predict_batch_size, {}, cfg.mixed_precision);
+  if (e.data.validation.size() > 0)
+    r.validation = evaluate(*e.model, e.data.validation, e.data.mean, e.data.std, cfg.predict_batch_size, {},
+                            cfg.mixed_precision);
+  else
+    r.validation.accuracy = -1;
+  return r;
+}
+
+}  // namespace quarry

@@ -1,0 +1,44 @@
+// What every kind of run shares: the dataset on the device, split per seed, and
+// a model with the seed's initial weights.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/data.hpp"
+#include "core/trainer.hpp"
+
+namespace quarry {
+
+class PluginHost;
+
+struct Experiment {
+  std::shared_ptr<const DatasetData> dataset;  ///< as the plugin loaded it (CPU)
+  PoolSplit split;
+  DeviceData data;
+  ModelSpec spec;
+  std::shared_ptr<Model> model;  ///< on data.device, holding `initial` weights
+  WeightSnapshot initial;
+  torch::Device device = torch::kCPU;
+};
+
+/// Load the dataset (once per process for the same [dataset] table), validate the
+/// plugin's output, split it for `seed`, move it to the device, and create the
+/// model with the seed's initial weights. Applies run.threads.
+Experiment prepare_experiment(const Pipeline& p, std::int64_t seed, const PluginHost& host, Logger& log);
+
+/// A fresh model of the pipeline's architecture, initialised for `seed`, on `device`.
+std::shared_ptr<Model> make_model(const Pipeline& p, const ModelSpec& spec, std::int64_t seed, const PluginHost& host,
+                                  torch::Device device);
+
+/// Train a fresh copy of the seed's initial weights on `labeled` with `cfg`, then evaluate on
+/// test (and validation when it is not empty). Used by pool reuse and the tuned retraining.
+struct TrainEval {
+  TrainResult train;
+  EvalResult test, validation;
+};
+TrainEval train_and_evaluate(Experiment& e, const TrainConfig& cfg, const std::vector<std::int64_t>& labeled,
+                             std::uint64_t seed, Logger& log);
+
+}  // namespace quarry
