@@ -16,6 +16,8 @@ function(quarry_add_plugin name)
   if(QUARRY_PLUGIN_OUTPUT_DIR)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${QUARRY_PLUGIN_OUTPUT_DIR})
   endif()
+  # In-tree plugins are recorded so the tests can depend on all of them.
+  set_property(GLOBAL APPEND PROPERTY QUARRY_PLUGIN_TARGETS ${name})
   if(QUARRY_INSTALL_PLUGINS)
     install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/quarry/plugins)
   endif()

@@ -1,0 +1,34 @@
+#include "model_params.hpp"
+
+#include <quarry/error.hpp>
+
+namespace quarry::vision {
+
+std::int64_t positive_int(const Params& params, const std::string& model, const std::string& name) {
+  const auto value = params.get_int(name);
+  if (value < 1)
+    throw Error("model '" + model + "': parameter '" + name + "' must be a positive integer, got " +
+                std::to_string(value));
+  return value;
+}
+
+std::int64_t input_channels(const Params& params, const ModelSpec& spec, const std::string& model) {
+  const auto requested = params.get_int("in_channels");
+  if (requested < 0)
+    throw Error("model '" + model + "': parameter 'in_channels' must be >= 0 (0 = take it from the data), got " +
+                std::to_string(requested));
+  const auto channels = requested > 0 ? requested : spec.in_channels;
+  if (channels < 1)
+    throw Error("model '" + model + "': the data reports " + std::to_string(spec.in_channels) +
+                " input channels; set parameter 'in_channels' to a positive value");
+  return channels;
+}
+
+std::int64_t class_count(const ModelSpec& spec, const std::string& model) {
+  if (spec.num_classes < 1)
+    throw Error("model '" + model + "': the data reports " + std::to_string(spec.num_classes) +
+                " classes; a classifier needs at least 1");
+  return spec.num_classes;
+}
+
+}  // namespace quarry::vision

@@ -1,0 +1,104 @@
+#include "testing.hpp"
+
+#include "core/config.hpp"
+#include "quarry/error.hpp"
+#include "support.hpp"
+
+using namespace quarry;
+using quarry::testing::host;
+using quarry::testing::synthetic_pipeline;
+
+namespace {
+std::string error_of(const std::string& text, const std::vector<std::string>& sets = {}) {
+  try {
+    parse_pipeline(text, "p.toml", sets, &host());
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("a valid pipeline resolves with defaults filled in") {
+  auto p = parse_pipeline(synthetic_pipeline("r"), "p.toml", {}, &host());
+  CHECK(p.name == "t");
+  CHECK(p.train.epochs == 3);
+  CHECK(p.train.momentum == doctest::Approx(0.9));
+  CHECK(p.train.epoch_mode == "sampled");
+  CHECK(p.strategies.size() == 2);
+  CHECK(p.dataset.params.get_int("train_size") == 400);
+  CHECK(p.dataset.params.get_float("noise") > 0);  // the plugin's default
+  CHECK(p.resolved_toml.find("momentum = 0.9") != std::string::npos);
+  // The resolved pipeline parses back to the same thing.
+  auto again = parse_pipeline(p.resolved_toml, "resolved.toml", {}, &host());
+  CHECK(again.resolved_toml == p.resolved_toml);
+}
+
+TEST_CASE("a TOML syntax error names file:line:column") {
+  auto e = error_of("[run]\nseeds = [1,\n[model]\n");
+  CHECK(e.find("p.toml:") == 0);
+  CHECK(e.find("TOML syntax error") != std::string::npos);
+}
+
+TEST_CASE("an unknown key names file:line:column and the key path") {
+  auto text = synthetic_pipeline("r");
+  text.replace(text.find("[train]\n"), 8, "[train]\nlearning_rate = 0.1\n");
+  auto e = error_of(text);
+  CHECK(e.find("p.toml:27:1: key 'train.learning_rate': unknown key") == 0);
+  CHECK(e.find("lr") != std::string::npos);  // the known keys are listed
+}
+
+TEST_CASE("a wrong type names the key and both types") {
+  auto text = synthetic_pipeline("r");
+  text.replace(text.find("lr = 0.05"), 9, "lr = \"fast\"");
+  auto e = error_of(text);
+  CHECK(e.find("p.toml:29:6: key 'train.lr': expected float, got string") == 0);
+}
+
+TEST_CASE("out of range, zero and negative sizes") {
+  auto text = synthetic_pipeline("r");
+  text.replace(text.find("query_size = 10"), 15, "query_size = 0");
+  CHECK(error_of(text).find("key 'al.query_size': expected a value >= 1, got 0") != std::string::npos);
+  auto t2 = synthetic_pipeline("r");
+  t2.replace(t2.find("batch_size = 16"), 15, "batch_size = -4");
+  CHECK(error_of(t2).find("key 'train.batch_size': expected a value >= 1, got -4") != std::string::npos);
+  auto t3 = synthetic_pipeline("r");
+  t3.replace(t3.find("validation_fraction = 0.1"), 25, "validation_fraction = 1.5");
+  CHECK(error_of(t3).find("p.toml:14:23: key 'dataset.validation_fraction': expected a value <= 0.9") == 0);
+}
+
+TEST_CASE("missing required keys and sections") {
+  auto text = synthetic_pipeline("r");
+  text.replace(text.find("name = \"small_cnn\""), 18, "width = 8");
+  text.replace(text.find("width = 8\nwidth = 8"), 10, "");
+  CHECK(error_of(text).find("key 'model.name': missing required key") != std::string::npos);
+  CHECK(error_of("[run]\nseeds=[1]\n").find("missing required section [dataset]") != std::string::npos);
+}
+
+TEST_CASE("an unknown plugin or plugin parameter is an error at its position") {
+  auto text = synthetic_pipeline("r");
+  text.replace(text.find("name = \"entropy\""), 16, "name = \"entropyy\"");
+  auto e = error_of(text);
+  CHECK(e.find("key 'strategies[1].name': unknown strategy 'entropyy'") != std::string::npos);
+  CHECK(e.find("p.toml:") == 0);
+  auto t2 = synthetic_pipeline("r");
+  t2.replace(t2.find("width = 8"), 9, "width = \"wide\"");
+  CHECK(error_of(t2).find("key 'model.width': expected integer, got string") != std::string::npos);
+}
+
+TEST_CASE("--set overrides any key, and a bad override names itself") {
+  auto p = parse_pipeline(synthetic_pipeline("r"), "p.toml", {"train.lr=0.2", "al.budget=30", "strategies.1.name=margin", "model.name=small_cnn"}, &host());
+  CHECK(p.train.lr == doctest::Approx(0.2));
+  CHECK(p.al.budget == 30);
+  CHECK(p.strategies[1].name == "margin");
+  auto e = error_of(synthetic_pipeline("r"), {"train.epochs=many"});
+  CHECK(e.find("--set train.epochs=many: key 'train.epochs': expected integer, got string") == 0);
+  CHECK(error_of(synthetic_pipeline("r"), {"train.lr"}).find("expected key.path=value") != std::string::npos);
+}
+
+TEST_CASE("initial labels beyond the budget, and a bad device") {
+  auto text = synthetic_pipeline("r");
+  text.replace(text.find("initial = 10"), 12, "initial = 100");
+  CHECK(error_of(text).find("key 'al.initial': 100 initial labels exceed the budget of 40") != std::string::npos);
+  CHECK(error_of(synthetic_pipeline("r"), {"run.device=gpu"}).find("key 'run.device'") != std::string::npos);
+}
