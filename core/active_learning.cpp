@@ -124,16 +124,20 @@ std::string new_run_id(const std::string& study, const std::string& what, std::i
 }
 
 RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, std::int64_t seed,
-                               const PluginHost& host, Store& store, const std::string& resume_id,
-                               const CycleHook& hook) {
+                               const PluginHost& host, Store& store, const std::string& run_id,
+                               const CycleHook& hook, const ResumeHook& on_resume) {
   const ComponentConfig& sc = p.strategies.at(strategy_index);
   RunOutcome out;
-  out.run_id = resume_id.empty() ? new_run_id(p.name, sc.name, seed) : resume_id;
+  out.run_id = run_id.empty() ? new_run_id(p.name, sc.name, seed) : run_id;
+  const bool resuming = !run_id.empty() && [&] {
+    auto r = store.find_run(run_id);
+    return r && r->id == run_id;
+  }();
   const fs::path run_dir = fs::path(p.results) / out.run_id;
   fs::create_directories(run_dir);
   auto logger = make_run_logger(out.run_id, run_dir / "run.log");
   Logger& log = *logger;
-  if (resume_id.empty()) {
+  if (!resuming) {
     std::ofstream(run_dir / "pipeline.toml") << p.resolved_toml;
     RunRecord r;
     r.id = out.run_id;
@@ -156,8 +160,9 @@ RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, st
     Experiment e = prepare_experiment(p, seed, host, log);
     const auto n_pool = e.data.pool.size();
     if (p.al.budget > n_pool)
-      throw Error(p.file + ": key 'al.budget': " + std::to_string(p.al.budget) + " labels exceed the pool of " +
-                  std::to_string(n_pool) + " images");
+      throw Error(p.where("al.budget") + ": key 'al.budget': " + std::to_string(p.al.budget) +
+                  " labels exceed the pool of " + std::to_string(n_pool) + " images (lower al.budget, or raise the "
+                  "dataset's size or pool_subset)");
     auto strategy = host.make_strategy(sc.name, sc.params);
     const auto& strategy_file = host.get(ComponentKind::Strategy, sc.name).file;
 
@@ -172,6 +177,7 @@ RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, st
       start_cycle = out.cycles.back().cycle + 1;
       cfg.lr = out.cycles.back().lr;
       cfg.weight_decay = out.cycles.back().weight_decay;
+      if (on_resume) cfg = on_resume(out.run_id, cfg);
       if (static_cast<std::int64_t>(labeled.size()) == static_cast<std::int64_t>(out.cycles.back().labeled)) {
         log.info("run " + out.run_id + " had already finished");
         store.set_run_status(out.run_id, "finished");
@@ -248,6 +254,8 @@ RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, st
         for (auto i : picked) rec.queried_train.push_back(e.split.pool[static_cast<std::size_t>(i)]);
       }
       rec.peak_rss_mb = peak_rss_mb();
+      std::optional<TrainConfig> next_cfg;
+      if (hook) next_cfg = hook(e, out.run_id, cycle, labeled, cfg);
       if (cfg.init == "continue") save_checkpoint(*e.model, run_dir / ("checkpoint-" + std::to_string(cycle) + ".pt"));
       store.add_cycle(out.run_id, rec, initial_record);  // one transaction: metrics + queried indices
       initial_record.clear();
@@ -257,8 +265,7 @@ RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, st
                                            rec.labeled, rec.test_accuracy, rec.test_nll, rec.test_ece, rec.val_accuracy,
                                            rec.train_seconds, rec.query_seconds,
                                            rec.diverged ? fmt::format(", DIVERGED at epoch {}", rec.diverged_epoch) : ""));
-      if (hook)
-        if (auto tuned = hook(e, out.run_id, cycle, labeled, cfg)) cfg = *tuned;
+      if (next_cfg) cfg = *next_cfg;
       if (k == 0) break;
       for (auto i : rec.queried) {
         is_labeled[static_cast<std::size_t>(i)] = 1;

@@ -21,17 +21,25 @@ using CycleHook = std::function<std::optional<TrainConfig>(Experiment& e, const 
                                                           std::int64_t cycle, const std::vector<std::int64_t>& labeled,
                                                           const TrainConfig& current)>;
 
+/// Called once when a run resumes, with the setting restored from its last committed
+/// cycle (only lr and weight_decay are stored per cycle); returns the setting the run
+/// continues with (the [hpo] stage puts back the tuned one).
+using ResumeHook = std::function<TrainConfig(const std::string& run_id, const TrainConfig& restored)>;
+
 struct RunOutcome {
   std::string run_id;
   std::vector<CycleRecord> cycles;
 };
 
-/// Run (or, with resume_id, continue) one active-learning run: strategy
-/// `strategy_index` of the pipeline, with `seed`. Throws Error on a bad plugin
-/// output or bad input; the run is then marked failed in the store.
+/// Run one active-learning run: strategy `strategy_index` of the pipeline, with
+/// `seed`. With `run_id` naming a run already in the store, continue it from its
+/// last committed cycle; with a new `run_id`, start a run of that id; empty: a
+/// fresh id. The hook runs after each cycle's query, before the cycle is
+/// committed (so a crash inside it loses only that cycle). Throws Error on a bad
+/// plugin output or bad input; the run is then marked failed in the store.
 RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, std::int64_t seed,
-                               const PluginHost& host, Store& store, const std::string& resume_id = "",
-                               const CycleHook& hook = {});
+                               const PluginHost& host, Store& store, const std::string& run_id = "",
+                               const CycleHook& hook = {}, const ResumeHook& on_resume = {});
 
 /// Check a strategy's answer; returns what is wrong, or nullopt.
 std::optional<std::string> check_query(const std::vector<std::int64_t>& picked, std::int64_t expected,

@@ -9,6 +9,7 @@
 
 #include "core/active_learning.hpp"
 #include "core/config.hpp"
+#include "core/hpo/tune.hpp"
 #include "core/log.hpp"
 #include "core/plugin_host.hpp"
 #include "core/store.hpp"
@@ -43,6 +44,16 @@ Store open_existing(const std::string& results) {
 std::string fmt_metric(double v, bool percent = true) {
   if (v < 0 || std::isnan(v)) return "-";
   return percent ? fmt::format("{:.2f}", 100.0 * v) : fmt::format("{:.4f}", v);
+}
+
+/// One active-learning run, with the [hpo] stage hooked in when the pipeline has one.
+RunOutcome run_al(const Pipeline& p, std::size_t strategy, std::int64_t seed, const PluginHost& host, Store& store,
+                  const std::string& run_id = "") {
+  if (!p.hpo.enabled) return run_active_learning(p, strategy, seed, host, store, run_id);
+  return run_active_learning(p, strategy, seed, host, store, run_id, hpo_stage(p, seed, host, store),
+                             [&p, &store](const std::string& id, const TrainConfig& restored) {
+                               return tuned_setting_for_resume(p, store, id, restored);
+                             });
 }
 
 }  // namespace
@@ -89,14 +100,16 @@ std::string learning_curve_table(const std::string& results, const std::vector<s
   return out;
 }
 
-int cmd_run(const std::string& pipeline_file, const std::vector<std::string>& sets, const std::string& resume,
-            const std::vector<std::string>& only_strategies, const std::vector<std::int64_t>& only_seeds,
-            const GlobalOptions& g) {
+int cmd_run(const RunRequest& req, const GlobalOptions& g) {
+  const auto& pipeline_file = req.pipeline;
+  const auto& resume = req.resume;
+  const auto& only_strategies = req.strategies;
+  const auto& only_seeds = req.seeds;
   PluginHost host(console());
   std::vector<std::string> run_ids;
   if (!resume.empty()) {
     // The stored, fully resolved pipeline is what the run continues with.
-    const std::string results = pipeline_file.empty() ? "runs" : pipeline_file;
+    const std::string& results = req.results;
     Store store = open_existing(results);
     std::string why;
     auto run = store.find_run(resume, &why);
@@ -109,13 +122,13 @@ int cmd_run(const std::string& pipeline_file, const std::vector<std::string>& se
     std::size_t idx = 0;
     while (idx < p.strategies.size() && p.strategies[idx].name != run->strategy) ++idx;
     if (idx == p.strategies.size()) throw Error("run " + run->id + ": its strategy is not in its stored pipeline");
-    run_active_learning(p, idx, run->seed, host, store, run->id);
+    run_al(p, idx, run->seed, host, store, run->id);
     run_ids.push_back(run->id);
     std::cout << "\n" << learning_curve_table(results, run_ids);
     return 0;
   }
   discover(host, g, peek_plugin_paths(pipeline_file));
-  Pipeline p = load_pipeline(pipeline_file, sets, &host);
+  Pipeline p = load_pipeline(pipeline_file, req.sets, &host);
   Store store(store_path(p.results));
   std::vector<std::pair<std::size_t, std::int64_t>> plan;
   for (std::size_t s = 0; s < p.strategies.size(); ++s) {
@@ -127,11 +140,27 @@ int cmd_run(const std::string& pipeline_file, const std::vector<std::string>& se
         plan.emplace_back(s, seed);
   }
   if (plan.empty()) throw Error("nothing to run: --strategy/--seed select no (strategy, seed) pair of the pipeline");
+  if (!req.run_id.empty()) {
+    // One fixed run (a sweep cell): skip it when finished, resume it when not.
+    if (plan.size() != 1)
+      throw Error("--run-id needs exactly one (strategy, seed) pair; select one with --strategy and --seed");
+    if (auto existing = store.find_run(req.run_id); existing && existing->id == req.run_id) {
+      if (existing->status == "finished") {
+        console().info("run " + req.run_id + " already finished; nothing to do");
+        return 0;
+      }
+      run_al(p, plan[0].first, plan[0].second, host, store, req.run_id);
+    } else {
+      run_al(p, plan[0].first, plan[0].second, host, store, req.run_id);
+    }
+    store.export_csv(fs::path(p.results) / "csv");
+    return 0;
+  }
   console().info(fmt::format("study '{}': {} run(s) ({} strategies x {} seeds), results in {}", p.name, plan.size(),
                              p.strategies.size(), p.seeds.size(), store_path(p.results).string()));
   const double t0 = now_seconds();
   for (std::size_t i = 0; i < plan.size(); ++i) {
-    auto outcome = run_active_learning(p, plan[i].first, plan[i].second, host, store);
+    auto outcome = run_al(p, plan[i].first, plan[i].second, host, store);
     run_ids.push_back(outcome.run_id);
     const double el = now_seconds() - t0;
     console().info(fmt::format("study progress: {}/{} runs, {:.0f}s elapsed, ETA {:.0f}s", i + 1, plan.size(), el,
@@ -203,22 +232,31 @@ int cmd_show(const std::string& results, const std::string& id) {
   if (!run->source_run.empty())
     std::cout << fmt::format("pool: {} labels from run {}\n", run->source_size, run->source_run);
   if (!run->message.empty()) std::cout << "message: " << run->message << "\n";
-  std::cout << fmt::format("\n{:>5} {:>7} {:>8} {:>8} {:>7} {:>8} {:>9} {:>8} {:>8} {:>9}  {}\n", "cycle", "labels",
-                           "test%", "NLL", "ECE", "val%", "train_s", "query_s", "peakMB", "lr/wd", "note");
-  for (const auto& c : store.cycles(run->id))
-    std::cout << fmt::format("{:>5} {:>7} {:>8} {:>8} {:>7} {:>8} {:>9.1f} {:>8.2f} {:>8.0f} {:>9}  {}\n", c.cycle,
-                             c.labeled, fmt_metric(c.test_accuracy), fmt_metric(c.test_nll, false),
-                             fmt_metric(c.test_ece, false), fmt_metric(c.val_accuracy), c.train_seconds,
-                             c.query_seconds, c.peak_rss_mb, fmt::format("{:g}/{:g}", c.lr, c.weight_decay),
-                             c.diverged ? fmt::format("diverged at epoch {}", c.diverged_epoch) : "");
-  for (const auto& s : store.search_results(run->id)) {
+  const auto cycles = store.cycles(run->id);
+  if (run->kind != "tune" || !cycles.empty()) {
+    std::cout << fmt::format("\n{:>5} {:>7} {:>8} {:>8} {:>7} {:>8} {:>9} {:>8} {:>8} {:>9}  {}\n", "cycle", "labels",
+                             "test%", "NLL", "ECE", "val%", "train_s", "query_s", "peakMB", "lr/wd", "note");
+    for (const auto& c : cycles)
+      std::cout << fmt::format("{:>5} {:>7} {:>8} {:>8} {:>7} {:>8} {:>9.1f} {:>8.2f} {:>8.0f} {:>9}  {}\n", c.cycle,
+                               c.labeled, fmt_metric(c.test_accuracy), fmt_metric(c.test_nll, false),
+                               fmt_metric(c.test_ece, false), fmt_metric(c.val_accuracy), c.train_seconds,
+                               c.query_seconds, c.peak_rss_mb, fmt::format("{:g}/{:g}", c.lr, c.weight_decay),
+                               c.diverged ? fmt::format("diverged at epoch {}", c.diverged_epoch) : "");
+  }
+  const auto searches = store.search_results(run->id);
+  for (const auto& s : searches) {
     std::cout << fmt::format("\nsearch {} on {} labels: best {} (mean val acc {:.2f}%), retrained test acc {:.2f}%, NLL {:.4f}\n",
                              s.search, s.pool_size, s.best_params_json, 100 * s.best_value, 100 * s.test_accuracy,
                              s.test_nll);
-    std::cout << fmt::format("  {:>5} {:<44} {:>9} {:>9} {:>8} {}\n", "trial", "params", "val%", "valNLL", "secs", "state");
-    for (const auto& t : store.trials(s.search))
-      std::cout << fmt::format("  {:>5} {:<44} {:>9.2f} {:>9.4f} {:>8.1f} {}\n", t.number, t.params_json, 100 * t.value,
-                               t.val_nll, t.seconds, t.state);
+    std::cout << trials_table(store.trials(s.search));
+  }
+  // An interrupted search has trials but no result yet.
+  if (run->kind == "tune" && searches.empty()) {
+    const auto search = run->id + "/" + std::to_string(run->source_size);
+    const auto trials = store.trials(search);
+    std::cout << fmt::format("\nsearch {}: {} trial(s) stored, no result yet (continue with `quarry tune --resume {}`)\n",
+                             search, trials.size(), run->id);
+    if (!trials.empty()) std::cout << trials_table(trials);
   }
   return 0;
 }

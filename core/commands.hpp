@@ -1,6 +1,7 @@
 // The command-line front end: each `quarry <command>` is one function here.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -10,9 +11,16 @@ struct GlobalOptions {
   std::vector<std::string> plugin_paths;  ///< --plugin-path
 };
 
-int cmd_run(const std::string& pipeline, const std::vector<std::string>& sets, const std::string& resume,
-            const std::vector<std::string>& only_strategies, const std::vector<std::int64_t>& only_seeds,
-            const GlobalOptions& g);
+struct RunRequest {
+  std::string pipeline;                 ///< pipeline file (empty with resume)
+  std::vector<std::string> sets;        ///< --set overrides
+  std::string resume;                   ///< run id to continue
+  std::string results = "runs";         ///< results folder (with resume)
+  std::vector<std::string> strategies;  ///< only these strategies
+  std::vector<std::int64_t> seeds;      ///< only these seeds
+  std::string run_id;                   ///< fixed id for a single (strategy, seed): skip if finished, resume if not
+};
+int cmd_run(const RunRequest& r, const GlobalOptions& g);
 int cmd_validate(const std::string& pipeline, const std::vector<std::string>& sets, const GlobalOptions& g);
 int cmd_plugins(const GlobalOptions& g);
 int cmd_runs(const std::string& results);

@@ -1,12 +1,12 @@
 #include "core/config.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include <toml++/toml.h>
 
-#include "core/plugin_host.hpp"
 #include "quarry/error.hpp"
 #include "quarry/param_check.hpp"
 
@@ -19,6 +19,118 @@ constexpr const char* kOverridePrefix = "--set ";
 [[noreturn]] void fail_at(const toml::node& node, const std::string& file, const std::string& key,
                           const std::string& what) {
   throw Error(where(node, file) + ": key '" + key + "': " + what);
+}
+
+/// toml++ 3.3 (Debian's) reaches __builtin_unreachable when it asks whether some
+/// non-ASCII code points are whitespace (found by fuzz_pipeline: `momentum = \u0451`):
+/// undefined behaviour in the library the program links. It asks only outside
+/// strings and comments, and after a backslash in a multi-line basic string; so
+/// these code points are rejected there (outside strings TOML allows no non-ASCII
+/// at all), and allowed in strings and comments, where they are valid and safe.
+bool trips_toml_whitespace_check(std::uint32_t c) {
+  if (c <= 0xA0 || c >= 0xFEFF || c == 0x3000) return false;
+  const auto block = (c - 0xA0) / 0x3FA;  // toml++'s lookup: blocks 0, 11 and 63 are not handled
+  return block == 0 || block == 11 || block == 63;
+}
+
+/// Checks toml++ should not have to make, with the position and character in the message:
+/// control characters (TOML allows only tab, LF and CR in CRLF, strings and comments
+/// included; toml++ reports some only as "could not determine value type"), and
+/// non-ASCII characters outside strings and comments (see above).
+void check_characters(const std::string& text, const std::string& file) {
+  enum class In { Toml, Comment, Basic, Literal, MultiBasic, MultiLiteral };
+  In in = In::Toml;
+  // In a multi-line basic string, toml++ tests for whitespace the character after a
+  // backslash and, after a line-ending backslash, each character up to the next non-blank.
+  bool escaped = false, skipping = false;
+  std::size_t line = 1, column = 1;
+  auto fail = [&](const std::string& what) {
+    throw Error(file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": TOML syntax error: " + what);
+  };
+  auto code = [](std::uint32_t c) {
+    char buf[12];
+    std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(c));
+    return std::string(buf);
+  };
+  auto quotes = [&](std::size_t i, char q) {
+    std::size_t n = 0;
+    while (i + n < text.size() && text[i + n] == q) ++n;
+    return n;
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t len = 1;
+    if (c < 0x80) {
+      const bool crlf = c == '\r' && i + 1 < text.size() && text[i + 1] == '\n';
+      if ((c < 0x20 && c != '\t' && c != '\n' && !crlf) || c == 0x7f)
+        fail("control character " + code(c) + " is not allowed in a TOML document");
+      switch (in) {
+        case In::Toml:
+          if (c == '#') in = In::Comment;
+          else if (c == '"') { len = quotes(i, '"') >= 3 ? 3 : 1; in = len == 3 ? In::MultiBasic : In::Basic; }
+          else if (c == '\'') { len = quotes(i, '\'') >= 3 ? 3 : 1; in = len == 3 ? In::MultiLiteral : In::Literal; }
+          break;
+        case In::Comment:
+          if (c == '\n') in = In::Toml;
+          break;
+        case In::Basic:
+          if (c == '\\') len = i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0x80 ? 2 : 1;
+          else if (c == '"' || c == '\n') in = In::Toml;
+          break;
+        case In::Literal:
+          if (c == '\'' || c == '\n') in = In::Toml;
+          break;
+        case In::MultiBasic:
+          if (escaped) {  // the escaped character; whitespace here starts a line-ending backslash
+            escaped = false;
+            skipping = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+            break;
+          }
+          if (skipping) {
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') break;
+            skipping = false;
+          }
+          if (c == '\\') {
+            escaped = true;
+          } else if (c == '"') {
+            len = quotes(i, '"');
+            if (len >= 3) in = In::Toml;  // up to two more quotes belong to the string
+          }
+          break;
+        case In::MultiLiteral:
+          if (c == '\'') {
+            len = quotes(i, '\'');
+            if (len >= 3) in = In::Toml;
+          }
+          break;
+      }
+    } else {
+      // A UTF-8 sequence (toml++ reports invalid UTF-8 itself).
+      len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+      std::uint32_t cp = len == 4 ? c & 0x07u : len == 3 ? c & 0x0Fu : c & 0x1Fu;
+      for (std::size_t k = 1; k < len && i + k < text.size(); ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3Fu);
+      if (len == 1) cp = c;
+      if (in == In::Toml)
+        fail("character " + code(cp) + " outside a string or comment (TOML allows only ASCII there)");
+      if (in == In::MultiBasic && (escaped || skipping) && trips_toml_whitespace_check(cp))
+        fail("character " + code(cp) + " after a backslash is not supported here (toml++ 3.3 cannot check it)");
+      escaped = skipping = false;
+    }
+    if (c < 0x80) {
+      for (std::size_t k = 0; k < len && i + k < text.size(); ++k) {
+        if (text[i + k] == '\n') {
+          ++line;
+          column = 1;
+        } else {
+          ++column;
+        }
+      }
+    } else {
+      ++column;  // one code point
+    }
+    i += len;
+  }
 }
 
 std::string join(const std::string& prefix, const std::string& key) {
@@ -78,12 +190,18 @@ Params read_table(const toml::table& t, const std::vector<ParamSpec>& specs, con
       if (s.name == key) spec = &s;
     if (!spec) {
       std::string hint = known_keys_hint(specs);
-      if (!skip.empty()) {
-        hint.pop_back();
-        for (const auto& s : skip) hint += " " + s;
+      if (!skip.empty()) {  // the caller's own keys (e.g. name) are known too
+        hint = " (known:";
+        for (const auto& sp : specs) hint += " " + sp.name;
+        for (const auto& sk : skip) hint += " " + sk;
         hint += ")";
       }
-      fail_at(v, file, join(prefix, key), "unknown key" + hint);
+      // At the key itself, not its value: the key is what is wrong.
+      const auto& src = k.source();
+      const std::string at = src.begin ? (src.path ? *src.path : file) + ":" + std::to_string(src.begin.line) + ":" +
+                                             std::to_string(src.begin.column)
+                                       : where(v, file);
+      throw Error(at + ": key '" + join(prefix, key) + "': unknown key" + hint);
     }
     auto value = to_param(v);
     if (!value) fail_at(v, file, join(prefix, key), std::string("expected ") + to_string(spec->type) + ", got " + toml_type_name(v));
@@ -101,6 +219,18 @@ Params read_table(const toml::table& t, const std::vector<ParamSpec>& specs, con
     params.set(s.name, *s.default_value);
   }
   return params;
+}
+
+/// Record where every key under `node` (at key path `prefix`) was written.
+void record_positions(const toml::node& node, const std::string& prefix, const std::string& file,
+                      std::map<std::string, std::string>& out) {
+  if (!prefix.empty()) out[prefix] = where(node, file);
+  if (const auto* t = node.as_table()) {
+    for (auto&& [k, v] : *t) record_positions(v, join(prefix, std::string(k.str())), file, out);
+  } else if (const auto* a = node.as_array()) {
+    for (std::size_t i = 0; i < a->size(); ++i)
+      if (a->get(i)->is_table()) record_positions(*a->get(i), prefix + "[" + std::to_string(i) + "]", file, out);
+  }
 }
 
 const toml::table* section(const toml::table& root, const std::string& name, const std::string& file,
@@ -138,7 +268,7 @@ toml::table to_toml(const Params& p, const std::string& name = "") {
 }
 
 ComponentConfig read_component(const toml::table& t, const std::string& prefix, const std::string& file,
-                               ComponentKind kind, const PluginHost* host, const std::set<std::string>& core_keys,
+                               ComponentKind kind, const ComponentCatalog* host, const std::set<std::string>& core_keys,
                                const std::vector<ParamSpec>& core_specs, Params* core_out) {
   const toml::node* name_node = t.get("name");
   if (!name_node) throw Error(where(t, file) + ": key '" + join(prefix, "name") + "': missing required key (the " +
@@ -151,20 +281,22 @@ ComponentConfig read_component(const toml::table& t, const std::string& prefix, 
   if (core_out) {
     // Core keys living in the component's table (e.g. dataset.validation_fraction).
     toml::table core_part;
-    for (auto&& [k, v] : t)
-      if (core_keys.count(std::string(k.str()))) v.visit([&](auto&& x) { core_part.insert_or_assign(k, x); });
+    for (auto&& [k, v] : t) {
+      const toml::key& key = k;  // C++17 lambdas cannot capture structured bindings (clang rejects it)
+      if (core_keys.count(std::string(key.str()))) v.visit([&](auto&& x) { core_part.insert_or_assign(key, x); });
+    }
     *core_out = read_table(core_part, core_specs, prefix, file);
   }
   if (host) {
-    const RegisteredComponent* rc = host->find(kind, c.name);
-    if (!rc) {
+    const std::vector<ParamSpec>* specs = host->find_params(kind, c.name);
+    if (!specs) {
       std::string known;
       for (const auto& n : host->names(kind)) known += (known.empty() ? "" : ", ") + n;
       fail_at(*name_node, file, join(prefix, "name"),
               std::string("unknown ") + to_string(kind) + " '" + c.name + "' (available: " +
                   (known.empty() ? "none" : known) + "; see `quarry plugins`)");
     }
-    c.params = read_table(t, rc->info.params, prefix, file, skip);
+    c.params = read_table(t, *specs, prefix, file, skip);
   } else {
     c.params = Params(prefix);
     for (auto&& [k, v] : t)
@@ -276,6 +408,7 @@ void apply_override(toml::table& root, const std::string& assignment) {
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   const std::string source = kOverridePrefix + assignment;
+  check_characters(text, source);
   toml::table parsed;
   try {
     parsed = toml::parse("v = " + text, source);
@@ -319,9 +452,18 @@ void apply_override(toml::table& root, const std::string& assignment) {
   }
 }
 
+std::string Pipeline::where(const std::string& key) const {
+  const auto it = positions.find(key);
+  return it != positions.end() ? it->second : file;
+}
+
 std::vector<std::string> peek_plugin_paths(const std::string& path) {
   try {
-    auto root = toml::parse_file(path);
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    check_characters(buf.str(), path);
+    auto root = toml::parse(buf.str(), path);
     std::vector<std::string> out;
     if (auto* arr = root["run"]["plugin_paths"].as_array())
       for (auto& e : *arr)
@@ -332,7 +474,8 @@ std::vector<std::string> peek_plugin_paths(const std::string& path) {
   }
 }
 
-Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& overrides, const PluginHost* host) {
+Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& overrides,
+                       const ComponentCatalog* host) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open the pipeline file");
   std::stringstream buf;
@@ -341,7 +484,8 @@ Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& 
 }
 
 Pipeline parse_pipeline(const std::string& text, const std::string& file, const std::vector<std::string>& overrides,
-                        const PluginHost* host) {
+                        const ComponentCatalog* host) {
+  check_characters(text, file);
   toml::table root;
   try {
     root = toml::parse(text, file);
@@ -360,6 +504,7 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
 
   Pipeline p;
   p.file = file;
+  record_positions(root, "", file, p.positions);
   toml::table resolved;
 
   // [run]
@@ -374,7 +519,10 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
     run.set("name", p.name);
   }
   p.seeds = run.get_int_list("seeds");
-  if (p.seeds.empty()) throw Error(where(run_t ? *run_t : root, file) + ": key 'run.seeds': needs at least one seed");
+  if (p.seeds.empty()) {
+    const toml::node* n = run_t ? run_t->get("seeds") : nullptr;
+    throw Error(where(n ? *n : root, file) + ": key 'run.seeds': needs at least one seed");
+  }
   p.device = run.get_string("device");
   if (!(p.device == "auto" || p.device == "cpu" || p.device == "cuda" || p.device.rfind("cuda:", 0) == 0)) {
     const toml::node* n = run_t ? run_t->get("device") : nullptr;

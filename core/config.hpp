@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/component_catalog.hpp"
 #include "quarry/params.hpp"
-#include "quarry/plugin.hpp"
 
 namespace toml {
 inline namespace v3 {
@@ -23,8 +23,6 @@ class node;
 }  // namespace toml
 
 namespace quarry {
-
-class PluginHost;
 
 /// A component chosen in a pipeline: its name and its validated parameters.
 struct ComponentConfig {
@@ -103,15 +101,23 @@ struct Pipeline {
 
   /// The fully resolved pipeline (defaults filled in), as TOML, stored with each run.
   std::string resolved_toml;
+
+  /// Where each key was written (key path such as "al.budget" -> "file:line:column",
+  /// or "--set ..." for an override), for problems found only once data is loaded.
+  std::map<std::string, std::string> positions;
+  /// positions[key], or the pipeline file when the key was left at its default.
+  std::string where(const std::string& key) const;
 };
 
 /// Parse `text` (named `file` in messages), apply `--set` overrides ("key.path=value"),
-/// and validate it, including component tables against the plugins `host` knows.
-/// `host` may be null: component tables are then only checked for a name.
+/// and validate it, including component tables against the components `host` knows
+/// (a PluginHost in the program). `host` may be null: component tables are then only
+/// checked for a name. Every problem is a quarry::Error; nothing else is thrown.
 Pipeline parse_pipeline(const std::string& text, const std::string& file, const std::vector<std::string>& overrides,
-                        const PluginHost* host);
+                        const ComponentCatalog* host);
 /// Read and parse a pipeline file.
-Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& overrides, const PluginHost* host);
+Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& overrides,
+                       const ComponentCatalog* host);
 
 /// Just [run].plugin_paths (so plugins can be discovered before full validation).
 std::vector<std::string> peek_plugin_paths(const std::string& path);

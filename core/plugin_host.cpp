@@ -13,6 +13,7 @@
 
 #ifndef QUARRY_BUILD_PLUGIN_DIR
 #define QUARRY_BUILD_PLUGIN_DIR ""
+#define QUARRY_BUILD_BIN_DIR ""
 #endif
 
 namespace quarry {
@@ -70,8 +71,13 @@ std::vector<fs::path> PluginHost::search_path(const std::vector<std::string>& ex
       start = end + 1;
     }
   }
-  if (std::strlen(QUARRY_BUILD_PLUGIN_DIR) > 0) out.emplace_back(QUARRY_BUILD_PLUGIN_DIR);
   const auto exe = executable_dir();
+  // The build tree's plugins, for binaries running from the build tree only (an
+  // installed quarry uses its own lib/quarry/plugins).
+  std::error_code ec;
+  if (std::strlen(QUARRY_BUILD_PLUGIN_DIR) > 0 && !exe.empty() &&
+      fs::equivalent(exe, fs::path(QUARRY_BUILD_BIN_DIR), ec))
+    out.emplace_back(QUARRY_BUILD_PLUGIN_DIR);
   if (!exe.empty()) out.push_back(exe.parent_path() / "lib" / "quarry" / "plugins");
   return out;
 }
@@ -156,6 +162,11 @@ const RegisteredComponent* PluginHost::find(ComponentKind kind, const std::strin
   for (const auto& c : components_)
     if (c.info.kind == kind && c.info.name == name) return &c;
   return nullptr;
+}
+
+const std::vector<ParamSpec>* PluginHost::find_params(ComponentKind kind, const std::string& name) const {
+  const auto* c = find(kind, name);
+  return c ? &c->info.params : nullptr;
 }
 
 std::vector<std::string> PluginHost::names(ComponentKind kind) const {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/component_catalog.hpp"
 #include "quarry/plugin.hpp"
 
 namespace quarry {
@@ -26,7 +27,7 @@ struct RefusedLibrary {
 /// Loads plugin libraries and keeps their components. Libraries are never
 /// unloaded (their handles live until the process ends), so nothing a plugin
 /// created can outlive its code.
-class PluginHost {
+class PluginHost : public ComponentCatalog {
  public:
   explicit PluginHost(Logger& log) : log_(log) {}
 
@@ -49,7 +50,9 @@ class PluginHost {
   const RegisteredComponent* find(ComponentKind kind, const std::string& name) const;
   /// The component, or an Error listing the known names of that kind.
   const RegisteredComponent& get(ComponentKind kind, const std::string& name) const;
-  std::vector<std::string> names(ComponentKind kind) const;
+  std::vector<std::string> names(ComponentKind kind) const override;
+  /// ComponentCatalog: the registered component's parameter specs, or nullptr.
+  const std::vector<ParamSpec>* find_params(ComponentKind kind, const std::string& name) const override;
 
   // Create a component from already-validated params (Params::apply_specs is run
   // again here, so programmatic callers get the same checks). Exceptions from the

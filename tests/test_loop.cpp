@@ -76,12 +76,12 @@ TEST_CASE("a resumed run equals an uninterrupted one") {
   auto p = pipeline(dir);
   Store store(dir.path() / "quarry.db");
   auto full = run_active_learning(p, 1, 3, host(), store);
-  // "Kill" a run right after cycle 0 is committed.
+  // "Kill" a run during cycle 1.
   std::string killed;
   CycleHook die = [&](Experiment&, const std::string& id, std::int64_t cycle, const std::vector<std::int64_t>&,
                       const TrainConfig&) -> std::optional<TrainConfig> {
     killed = id;
-    if (cycle == 0) throw std::runtime_error("killed");
+    if (cycle == 1) throw std::runtime_error("killed");  // cycle 0 is committed, cycle 1 is lost
     return std::nullopt;
   };
   CHECK_THROWS(run_active_learning(p, 1, 3, host(), store, "", die));

@@ -3,9 +3,20 @@
 #include <cmath>
 #include <sstream>
 
+#include "quarry/component_kind.hpp"
 #include "quarry/param_check.hpp"
 
 namespace quarry {
+
+// Here rather than in sdk.cpp: this file is torch-free, and the pipeline fuzzer links it.
+const char* to_string(ComponentKind kind) {
+  switch (kind) {
+    case ComponentKind::Dataset: return "dataset";
+    case ComponentKind::Model: return "model";
+    case ComponentKind::Strategy: return "strategy";
+  }
+  return "?";
+}
 
 const char* to_string(ParamType type) {
   switch (type) {

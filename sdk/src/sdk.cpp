@@ -11,15 +11,6 @@
 
 namespace quarry {
 
-const char* to_string(ComponentKind kind) {
-  switch (kind) {
-    case ComponentKind::Dataset: return "dataset";
-    case ComponentKind::Model: return "model";
-    case ComponentKind::Strategy: return "strategy";
-  }
-  return "?";
-}
-
 namespace {
 void check_split(const Split& s, const char* name, std::int64_t num_classes, const std::string& who) {
   auto fail = [&](const std::string& what) { throw Error(who + ": " + name + " split: " + what); };

@@ -115,9 +115,9 @@ std::vector<std::int64_t> kcenter_greedy(const torch::Tensor& candidates, const 
   // No labeled data: start from the candidate with the largest norm (argmax: first on ties).
   if (num_labeled == 0) add_centre(x_sq.argmax().item<std::int64_t>());
 
-  // Initial bounds from the first few centres: cheap (N x 32 distances) and usually tight
+  // Initial bounds from the first centres: cheap (N x 128 distances) and usually tight
   // enough that only the candidates near the top ever meet the other centres.
-  constexpr std::int64_t kInitialCentres = 32;
+  constexpr std::int64_t kInitialCentres = 128;
   constexpr std::int64_t kBatch = 64;
   const auto first = std::min(num_centres, kInitialCentres);
   std::vector<float> bound(static_cast<std::size_t>(n));

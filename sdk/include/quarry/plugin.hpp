@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "quarry/component_kind.hpp"
 #include "quarry/dataset.hpp"
 #include "quarry/model.hpp"
 #include "quarry/params.hpp"
@@ -25,9 +26,6 @@
 #include "quarry/version.hpp"
 
 namespace quarry {
-
-enum class ComponentKind { Dataset, Model, Strategy };
-const char* to_string(ComponentKind kind);
 
 using DatasetFactory = std::function<std::shared_ptr<Dataset>(const Params&)>;
 using ModelFactory = std::function<std::shared_ptr<Model>(const Params&, const ModelSpec&)>;

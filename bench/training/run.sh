@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Training throughput: Quarry's train_model against the plain PyTorch loop (reference.py),
+# ResNet-18 on synthetic CIFAR-shaped data, CPU, batch 32 and 128; one fresh process per case,
+# one process at a time, 2 threads each. See docs/training.md.
+#   bench/training/run.sh [BUILD_DIR] [DATA_DIR]      (STEPS, WARMUP, THREADS, PYTHON: env)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${1:-$root/build-trainbench}
+data=${2:-/tmp/quarry-bench-training}
+bench=$build/bin/bench_training
+steps=${STEPS:-30} warmup=${WARMUP:-5} threads=${THREADS:-2}
+[ -x "$bench" ] || { echo "run.sh: $bench not built (ninja -C $build bench_training)" >&2; exit 1; }
+# The Python side must run the same torch as the C++ build: Debian's python3-torch for
+# Debian's LibTorch 1.13, the .venv's wheel for the PyPI 2.x build.
+if [ -z "${PYTHON:-}" ]; then
+  case $(grep -o 'Torch_DIR:PATH=.*' "$build/CMakeCache.txt" || true) in
+    *.venv*) PYTHON=$root/.venv/bin/python ;;
+    *) PYTHON=/usr/bin/python3 ;;
+  esac
+fi
+export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+# Passive OpenMP waits on a shared machine (see bench/selection/run.sh), both sides.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# Debian's OpenBLAS does not recognise this VM's CPU model; name the core it is (AVX-512).
+if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}; fi
+
+mkdir -p "$data"
+[ -f "$data/images.npy" ] || nice "$bench" gen "$data"
+torch_cpp=$(nice "$bench" time 1 0 0 "$threads" 2>/dev/null | sed 's/.*"torch": "\([^"]*\)".*/\1/' || true)
+torch_py=$("$PYTHON" -c 'import torch; print(torch.__version__)')
+echo "C++: LibTorch $torch_cpp; Python: $PYTHON, torch $torch_py; $steps timed steps after $warmup warm-up" >&2
+
+results=$(mktemp)
+for b in 32 128; do
+  # Alternate the sides so a change in the machine's load hits all of them alike.
+  nice "$bench" time "$b" "$steps" "$warmup" "$threads" >> "$results"; echo "done: quarry b=$b" >&2
+  nice "$PYTHON" "$here/reference.py" "$data" "$b" "$steps" "$warmup" per_image "$threads" >> "$results"
+  echo "done: python per-image b=$b" >&2
+  nice "$PYTHON" "$here/reference.py" "$data" "$b" "$steps" "$warmup" batched "$threads" >> "$results"
+  echo "done: python batched b=$b" >&2
+done
+
+"$PYTHON" - "$results" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+q = {r["batch"]: r for r in rows if r["side"] == "quarry"}
+print(f"{'batch':>5} {'side':<18} {'images/s':>9} {'img/CPU-s':>9} {'GFLOP/s':>8} {'peak RSS':>10} {'Quarry/this':>11}")
+for r in rows:
+    b, ips = r["batch"], r["images_per_s"]
+    per_cpu = r["steps"] * b / max(r["cpu_seconds"], 1e-9)
+    ratio = q[b]["images_per_s"] / ips
+    print(f"{b:>5} {r['side']:<18} {ips:>9.2f} {per_cpu:>9.2f} {ips * 3.3:>8.1f} {r['peak_rss_mb']:>7.0f} MB {ratio:>10.2f}x")
+PY
+rm -f "$results"

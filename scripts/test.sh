@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Fresh Debian 12 -> every test: installs what is missing (Debian packages and the
+# pinned LibTorch 2.x wheel), builds Quarry against both LibTorch builds (Debian's
+# 1.13 CPU and PyPI's 2.x with CUDA: its tests run on the CPU), starts a
+# single-node Slurm for the sweep tests, and runs every test of both builds,
+# then the sanitizer build. .ci/run calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+stamp() { echo "== [$(( $(date +%s) - start ))s] $*"; }
+
+stamp "set-up"
+bash scripts/setup.sh --ci
+torch2_dir=$(.venv/bin/python -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "share/cmake/Torch"))')
+
+export QUARRY_REQUIRE_SLURM=1
+if [ -x scripts/slurm-up.sh ]; then
+  stamp "starting a single-node Slurm"
+  bash scripts/slurm-up.sh
+fi
+
+stamp "build 1/2: Debian LibTorch 1.13 (CPU)"
+bash scripts/build.sh build
+stamp "tests, LibTorch 1.13"
+ctest --test-dir build --output-on-failure -j 1
+
+stamp "build 2/2: PyPI LibTorch 2.x with CUDA ($torch2_dir)"
+bash scripts/build.sh build-torch2 -DTorch_DIR="$torch2_dir" -DQUARRY_BUILD_BENCH=OFF
+stamp "tests, LibTorch 2.x (CPU)"
+ctest --test-dir build-torch2 --output-on-failure -j 1
+
+if [ -x scripts/sanitize.sh ]; then
+  stamp "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+  bash scripts/sanitize.sh
+fi
+stamp "all tests passed"

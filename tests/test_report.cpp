@@ -1,0 +1,413 @@
+#include "testing.hpp"
+
+#include <zlib.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/report.hpp"
+#include "core/store.hpp"
+#include "quarry/error.hpp"
+#include "support.hpp"
+
+using namespace quarry;
+using quarry::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kHpA = "lr=0.01 wd=0.0005", kHpB = "lr=0.1 wd=0.005";
+
+// Known numbers: DAL accuracy = base + 0.1 * (labeled / 100) + spread * seed;
+// BO accuracy at 300 labels = bo_base + 0.01 * seed.
+struct Group {
+  std::string strategy, hp;
+  double base, spread, bo_base;
+};
+const std::vector<Group> kGroups = {{"random", kHpA, 0.50, 0.01, 0.84},
+                                    {"random", kHpB, 0.40, 0.01, 0.83},
+                                    {"entropy", kHpA, 0.55, 0.02, 0.86},
+                                    {"entropy", kHpB, 0.20, 0.02, 0.87}};
+
+/// Two stores (one per HP setting, as two sweep cells write them): 2 strategies x 2 settings x 3 seeds,
+/// cycles at 100/200/300 labels, a search at 300. entropy/kHpB seed 3 stopped after 200 labels.
+void build_stores(const fs::path& a, const fs::path& b) {
+  fs::create_directories(a);
+  fs::create_directories(b);
+  Store sa(a / "quarry.db"), sb(b / "quarry.db");
+  for (const auto& g : kGroups)
+    for (int seed = 1; seed <= 3; ++seed) {
+      Store& s = g.hp == kHpA ? sa : sb;
+      const bool cut = g.strategy == "entropy" && g.hp == kHpB && seed == 3;
+      RunRecord r;
+      r.id = fmt::format("hpstudy-{}-{}-s{}", g.strategy, g.hp == kHpA ? "A" : "B", seed);
+      r.study = "hpstudy";
+      r.kind = "al";
+      r.strategy = g.strategy;
+      r.seed = seed;
+      r.dataset = "cifar10";
+      r.model = "resnet18";
+      r.status = "running";
+      r.hp_label = g.hp;
+      s.create_run(r);
+      for (int k = 1; k <= (cut ? 2 : 3); ++k) {
+        CycleRecord c;
+        c.cycle = k - 1;
+        c.labeled = 100 * k;
+        c.test_accuracy = g.base + 0.1 * k + g.spread * seed;
+        s.add_cycle(r.id, c);
+      }
+      if (cut) continue;
+      s.set_run_status(r.id, "finished");
+      SearchResult sr;
+      sr.search = r.id + "/300";
+      sr.run_id = r.id;
+      sr.pool_size = 300;
+      sr.best_params_json = "{\"lr\": 0.01, \"weight_decay\": 0.001}";
+      sr.test_accuracy = g.bo_base + 0.01 * seed;
+      s.add_search_result(sr);
+    }
+}
+
+std::vector<std::string> parse_csv_line(const std::string& line) {
+  std::vector<std::string> out;
+  std::string f;
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') f += '"', ++i;
+      else if (c == '"') quoted = false;
+      else f += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.push_back(f), f.clear();
+    } else {
+      f += c;
+    }
+  }
+  out.push_back(f);
+  return out;
+}
+
+/// Rows as column -> value maps.
+std::vector<std::map<std::string, std::string>> read_csv(const fs::path& p) {
+  std::ifstream in(p);
+  std::string line;
+  REQUIRE(std::getline(in, line));
+  const auto header = parse_csv_line(line);
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(in, line)) {
+    const auto f = parse_csv_line(line);
+    REQUIRE(f.size() == header.size());
+    std::map<std::string, std::string> row;
+    for (std::size_t i = 0; i < f.size(); ++i) row[header[i]] = f[i];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double pop_std(std::vector<double> v) {
+  double m = 0, s = 0;
+  for (double x : v) m += x;
+  m /= static_cast<double>(v.size());
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(v.size()));
+}
+
+/// Pixel statistics of an 8-bit PNG, decoded here (zlib inflate + the five PNG filters).
+struct PngStats {
+  std::uint32_t width = 0, height = 0;
+  std::size_t distinct = 0, non_white = 0, bluish = 0, orangeish = 0;
+};
+PngStats png_stats(const fs::path& p) {
+  const std::string s = slurp(p);
+  REQUIRE(s.size() > 8);
+  REQUIRE(s.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+  auto u32 = [&](std::size_t at) {
+    return (std::uint32_t(std::uint8_t(s[at])) << 24) | (std::uint32_t(std::uint8_t(s[at + 1])) << 16) |
+           (std::uint32_t(std::uint8_t(s[at + 2])) << 8) | std::uint32_t(std::uint8_t(s[at + 3]));
+  };
+  PngStats st;
+  int depth = 0, colour = 0;
+  std::string idat;
+  for (std::size_t at = 8; at + 8 <= s.size();) {
+    const std::uint32_t len = u32(at);
+    const std::string type = s.substr(at + 4, 4);
+    if (type == "IHDR") {
+      st.width = u32(at + 8);
+      st.height = u32(at + 12);
+      depth = std::uint8_t(s[at + 16]);
+      colour = std::uint8_t(s[at + 17]);
+    } else if (type == "IDAT") {
+      idat += s.substr(at + 8, len);
+    }
+    at += 12 + len;
+  }
+  REQUIRE(depth == 8);
+  const std::map<int, int> channels = {{0, 1}, {2, 3}, {4, 2}, {6, 4}};
+  REQUIRE(channels.count(colour));
+  const std::size_t bpp = static_cast<std::size_t>(channels.at(colour)), stride = st.width * bpp;
+  std::vector<unsigned char> raw((stride + 1) * st.height);
+  uLongf raw_len = raw.size();
+  REQUIRE(uncompress(raw.data(), &raw_len, reinterpret_cast<const Bytef*>(idat.data()), idat.size()) == Z_OK);
+  REQUIRE(raw_len == raw.size());
+  std::vector<unsigned char> img(stride * st.height), prev(stride, 0);
+  for (std::uint32_t y = 0; y < st.height; ++y) {
+    const unsigned char filter = raw[y * (stride + 1)];
+    const unsigned char* in = &raw[y * (stride + 1) + 1];
+    unsigned char* out = &img[y * stride];
+    for (std::size_t x = 0; x < stride; ++x) {
+      const int a = x >= bpp ? out[x - bpp] : 0, b = prev[x], c = x >= bpp ? prev[x - bpp] : 0;
+      int pred = 0;
+      if (filter == 1) pred = a;
+      else if (filter == 2) pred = b;
+      else if (filter == 3) pred = (a + b) / 2;
+      else if (filter == 4) {
+        const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
+        pred = pa <= pb && pa <= pc ? a : (pb <= pc ? b : c);
+      }
+      out[x] = static_cast<unsigned char>(in[x] + pred);
+    }
+    std::copy(out, out + stride, prev.begin());
+  }
+  std::set<std::uint32_t> colours;
+  for (std::size_t i = 0; i < img.size(); i += bpp) {
+    const int r = img[i], g = bpp >= 3 ? img[i + 1] : r, b = bpp >= 3 ? img[i + 2] : r;
+    const int alpha = bpp == 4 ? img[i + 3] : (bpp == 2 ? img[i + 1] : 255);
+    colours.insert((std::uint32_t(r) << 16) | (std::uint32_t(g) << 8) | std::uint32_t(b));
+    if (alpha > 0 && (r < 245 || g < 245 || b < 245)) ++st.non_white;
+    if (alpha > 0 && b > r + 80 && b > 120) ++st.bluish;               // #0072B2
+    if (alpha > 0 && r > b + 120 && r > 150 && g < 150) ++st.orangeish;  // #D55E00
+  }
+  st.distinct = colours.size();
+  return st;
+}
+
+std::optional<fs::path> chromium() {
+  for (const char* name : {"chromium", "chromium-browser"})
+    if (auto p = report::find_executable(name)) return p;
+  return std::nullopt;
+}
+
+const std::map<std::string, std::string>* find_row(const std::vector<std::map<std::string, std::string>>& rows,
+                                                   const std::map<std::string, std::string>& where) {
+  for (const auto& r : rows) {
+    bool ok = true;
+    for (const auto& [k, v] : where) ok = ok && r.at(k) == v;
+    if (ok) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("report: curves, Table 1 and runs from two merged stores, with hand-computed numbers") {
+  TempDir dir;
+  const auto a = dir.path() / "cellA", b = dir.path() / "cellB", out = dir.path() / "report";
+  build_stores(a, b);
+  report::ReportOptions o;
+  o.results = {a.string(), b.string()};
+  o.out = out;
+  const auto res = report::write_report(o);
+  for (const char* f : {"index.html", "curves.csv", "table1.csv", "table1.md", "table1.html", "runs.csv",
+                        "curves-cifar10-resnet18.svg"})
+    CHECK_MESSAGE(fs::exists(out / f), f);
+  CHECK(res.files.front() == out / "index.html");
+
+  SUBCASE("curves.csv: mean and population std over seeds, per strategy and setting") {
+    const auto rows = read_csv(out / "curves.csv");
+    CHECK(rows.size() == 12);  // 4 groups x 3 sizes
+    const auto* r = find_row(rows, {{"group", "random, " + kHpA}, {"labeled", "300"}});
+    REQUIRE(r);
+    CHECK(std::stod(r->at("mean")) == doctest::Approx(0.82).epsilon(1e-12));
+    CHECK(std::stod(r->at("std")) == doctest::Approx(pop_std({0.81, 0.82, 0.83})).epsilon(1e-9));
+    CHECK(r->at("n") == "3");
+    CHECK(r->at("unfinished") == "0");
+    const std::string& values = r->at("values");  // "s1=0.81;s2=0.82;s3=0.83"
+    REQUIRE(values.find("s2=") != std::string::npos);
+    CHECK(std::stod(values.substr(values.find("s2=") + 3)) == doctest::Approx(0.82).epsilon(1e-12));
+    CHECK(std::count(values.begin(), values.end(), '=') == 3);
+    r = find_row(rows, {{"group", "entropy, " + kHpB}, {"labeled", "100"}});
+    REQUIRE(r);
+    CHECK(std::stod(r->at("mean")) == doctest::Approx(0.34).epsilon(1e-12));
+    CHECK(std::stod(r->at("std")) == doctest::Approx(pop_std({0.32, 0.34, 0.36})).epsilon(1e-9));
+    r = find_row(rows, {{"group", "entropy, " + kHpB}, {"labeled", "300"}});  // seed 3 never got there
+    REQUIRE(r);
+    CHECK(r->at("n") == "2");
+    CHECK(std::stod(r->at("mean")) == doctest::Approx(0.53).epsilon(1e-12));
+    CHECK(std::stod(r->at("std")) == doctest::Approx(0.01).epsilon(1e-9));
+    CHECK(r->at("unfinished") == "1");
+  }
+
+  SUBCASE("table1.csv: DAL and BO cells at the searched size, with marks per column") {
+    const auto rows = read_csv(out / "table1.csv");
+    CHECK(rows.size() == 4);  // only 300: the size searches exist for
+    const auto* r = find_row(rows, {{"strategy", "entropy"}, {"hp", kHpA}});
+    REQUIRE(r);
+    CHECK(r->at("size") == "300");
+    CHECK(std::stod(r->at("dal_mean")) == doctest::Approx(0.89).epsilon(1e-12));
+    CHECK(std::stod(r->at("dal_std")) == doctest::Approx(pop_std({0.87, 0.89, 0.91})).epsilon(1e-9));
+    CHECK(std::stod(r->at("bo_mean")) == doctest::Approx(0.88).epsilon(1e-12));
+    CHECK(std::stod(r->at("bo_std")) == doctest::Approx(pop_std({0.87, 0.88, 0.89})).epsilon(1e-9));
+    CHECK(r->at("n") == "3");
+    CHECK(r->at("dal_mark") == "best");
+    CHECK(r->at("bo_mark") == "best");
+    r = find_row(rows, {{"strategy", "random"}, {"hp", kHpA}});
+    REQUIRE(r);
+    CHECK(r->at("dal_mark") == "worst");
+    CHECK(r->at("bo_mark") == "worst");
+    r = find_row(rows, {{"strategy", "entropy"}, {"hp", kHpB}});
+    REQUIRE(r);
+    CHECK(std::stod(r->at("dal_mean")) == doctest::Approx(0.53).epsilon(1e-12));
+    CHECK(std::stod(r->at("bo_mean")) == doctest::Approx(0.885).epsilon(1e-12));
+    CHECK(std::stod(r->at("bo_std")) == doctest::Approx(0.005).epsilon(1e-9));
+    CHECK(r->at("n") == "2");
+    CHECK(r->at("bo_n") == "2");
+    CHECK(r->at("dal_mark") == "worst");  // DAL collapsed under this setting ...
+    CHECK(r->at("bo_mark") == "best");    // ... yet its pool is the best once tuned
+    CHECK(r->at("unfinished") == "1");
+    r = find_row(rows, {{"strategy", "random"}, {"hp", kHpB}});
+    REQUIRE(r);
+    CHECK(std::stod(r->at("dal_mean")) == doctest::Approx(0.72).epsilon(1e-12));
+    CHECK(r->at("dal_mark") == "best");
+    CHECK(r->at("bo_mark") == "worst");
+  }
+
+  SUBCASE("table1.md and runs.csv") {
+    const std::string md = slurp(out / "table1.md");
+    CHECK(md.find("## cifar10 · resnet18, 300 labels") != std::string::npos);
+    CHECK(md.find("| entropy | **89.00 ± 1.63** -> **88.00 ± 0.82** |") != std::string::npos);
+    CHECK(md.find("| random | 82.00 ± 0.82 ▼ -> 86.00 ± 0.82 ▼ |") != std::string::npos);
+    const auto runs = read_csv(out / "runs.csv");
+    CHECK(runs.size() == 12);
+    const auto* r = find_row(runs, {{"id", "hpstudy-entropy-B-s3"}});
+    REQUIRE(r);
+    CHECK(r->at("status") == "running");
+    CHECK(r->at("last_labeled") == "200");
+    CHECK(r->at("store") == b.string());
+  }
+
+  SUBCASE("index.html renders in headless Chromium: a figure in colour and the table cells in the DOM") {
+    const std::string page = slurp(out / "index.html");
+    CHECK(page.find("<script") == std::string::npos);
+    for (const char* external : {"src=\"http", "href=\"http", "url(http", "@import"})
+      CHECK_MESSAGE(page.find(external) == std::string::npos, external);  // nothing fetched from elsewhere
+    CHECK(page.find("<svg") != std::string::npos);
+    if (res.png_renderer == "rsvg-convert") {
+      const auto fig = png_stats(out / "curves-cifar10-resnet18.png");
+      CHECK(fig.width > 900);
+      CHECK(fig.distinct > 20);
+      CHECK(fig.bluish > 200);
+      CHECK(fig.orangeish > 200);
+    }
+    const auto exe = chromium();
+    if (!exe) {
+      MESSAGE("chromium not found on PATH: skipping the rendering check (CI installs Debian's chromium)");
+      return;
+    }
+    const auto shot = dir.path() / "shot.png", dom = dir.path() / "dom.html", profile = dir.path() / "profile";
+    const std::string url = "file://" + fs::absolute(out / "index.html").string();
+    const std::vector<std::string> common = {exe->string(), "--headless", "--no-sandbox", "--disable-gpu",
+                                             "--hide-scrollbars", "--user-data-dir=" + profile.string()};
+    auto with = [&](std::vector<std::string> extra) {
+      auto argv = common;
+      argv.insert(argv.end(), extra.begin(), extra.end());
+      return argv;
+    };
+    REQUIRE(report::run_program(with({"--screenshot=" + shot.string(), "--window-size=1200,1600", url}), 180) == 0);
+    const auto st = png_stats(shot);
+    CHECK(st.width == 1200);
+    CHECK(st.non_white > 5000);
+    CHECK(st.distinct > 20);
+    CHECK(st.bluish > 200);    // the random curves
+    CHECK(st.orangeish > 200);  // the entropy curves
+    REQUIRE(report::run_program(with({"--dump-dom", url}), 180, dom) == 0);
+    const std::string d = slurp(dom);
+    CHECK(d.find("89.00 ± 1.63") != std::string::npos);
+    CHECK(d.find("<span class=\"bo m-best\" title=\"bo: n = 2\">88.50 ± 0.50</span>") != std::string::npos);
+    CHECK(d.find("hpstudy-entropy-B-s3") != std::string::npos);
+    CHECK(d.find("running *") != std::string::npos);
+  }
+}
+
+TEST_CASE("report: grouping by strategy, chosen sizes, selection by study and prefix") {
+  TempDir dir;
+  const auto a = dir.path() / "cellA", b = dir.path() / "cellB";
+  build_stores(a, b);
+  const std::vector<std::string> stores = {a.string(), b.string()};
+  const auto data = report::load(stores, {"hpstudy"});
+  CHECK(data.runs.size() == 12);
+  CHECK(data.searches.size() == 11);
+  CHECK(report::load(stores, {"hpstudy-random-A-s2"}).runs.size() == 1);
+  CHECK_THROWS_WITH_AS(report::load(stores, {"hpstudy-entropy-B"}), doctest::Contains("prefix of several"), Error);
+  CHECK_THROWS_WITH_AS(report::load(stores, {"nosuch"}), doctest::Contains("no run id, id prefix or study"), Error);
+  CHECK_THROWS_WITH_AS(report::load({(dir.path() / "empty").string()}, {}), doctest::Contains("no results store"),
+                       Error);
+
+  const auto curves = report::learning_curves(data, "strategy");
+  REQUIRE(curves.size() == 2);
+  CHECK(curves[0].group == "random");  // the baseline first
+  CHECK(curves[1].group == "entropy");
+  const auto& p = curves[0].points.back();
+  CHECK(p.labeled == 300);
+  CHECK(p.stat.n == 6);
+  CHECK(p.stat.mean == doctest::Approx(0.77));
+  CHECK(p.stat.std == doctest::Approx(pop_std({0.81, 0.82, 0.83, 0.71, 0.72, 0.73})));
+  CHECK_THROWS_AS(report::learning_curves(data, "seed"), Error);
+
+  const auto tables = report::table1(data, {200, 300});
+  REQUIRE(tables.size() == 2);
+  CHECK(tables[0].size == 200);
+  CHECK(tables[0].hps == std::vector<std::string>{kHpA, kHpB});
+  CHECK(tables[0].cell(0, 0).dal.mean == doctest::Approx(0.72));
+  CHECK(tables[0].cell(0, 0).bo.n == 0);  // no search at 200: "-"
+  CHECK(report::table1_markdown(tables).find("72.00 ± 0.82 ▼ -> - |") != std::string::npos);
+}
+
+TEST_CASE("report: Table 1 marks best, second, third and worst per column; equal means share a mark") {
+  report::ReportData data;
+  const std::vector<std::pair<std::string, double>> values = {
+      {"random", 0.5}, {"entropy", 0.8}, {"coreset", 0.7}, {"badge", 0.6}, {"margin", 0.7}};
+  for (const auto& [name, acc] : values) {
+    report::RunData r;
+    r.run.id = name;
+    r.run.kind = "al";
+    r.run.strategy = name;
+    r.run.status = "finished";
+    r.hp = "lr=0.1";
+    CycleRecord c;
+    c.labeled = 100;
+    c.test_accuracy = acc;
+    r.cycles.push_back(c);
+    data.runs.push_back(r);
+  }
+  const auto tables = report::table1(data);
+  REQUIRE(tables.size() == 1);
+  const auto& t = tables[0];
+  CHECK(t.size == 100);  // no searches: the last size
+  CHECK(t.strategies == std::vector<std::string>{"random", "entropy", "coreset", "badge", "margin"});  // the study's order
+  CHECK(t.cell(0, 0).dal_mark == report::Mark::worst);   // 0.5
+  CHECK(t.cell(1, 0).dal_mark == report::Mark::best);    // 0.8
+  CHECK(t.cell(2, 0).dal_mark == report::Mark::second);  // 0.7
+  CHECK(t.cell(3, 0).dal_mark == report::Mark::third);   // 0.6
+  CHECK(t.cell(4, 0).dal_mark == report::Mark::second);  // 0.7, tied with coreset
+  CHECK(t.cell(0, 0).bo_mark == report::Mark::none);
+  const std::string html = report::table1_html(tables);
+  CHECK(html.find("<span class=\"dal m-best\" title=\"dal: n = 1\">80.00 ± 0.00</span> &rarr; <span class=\"bo "
+                  "m-none\" title=\"bo: n = 0\">-</span>") != std::string::npos);
+}
