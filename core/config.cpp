@@ -16,8 +16,25 @@ namespace {
 
 constexpr const char* kOverridePrefix = "--set ";
 
+// The --set assignments of the pipeline being parsed: values copied into the
+// document lose their source position, so an error on one names its --set instead.
+thread_local const std::vector<std::string>* current_overrides = nullptr;
+
 [[noreturn]] void fail_at(const toml::node& node, const std::string& file, const std::string& key,
                           const std::string& what) {
+  if (node.source().begin.line == 0 && current_overrides) {
+    for (const auto& o : *current_overrides) {
+      const auto eq = o.find('=');
+      const std::string path = o.substr(0, eq);
+      std::string normalised = key;  // strategies[1].name -> strategies.1.name
+      for (std::size_t i; (i = normalised.find('[')) != std::string::npos;) {
+        normalised.replace(i, 1, ".");
+        normalised.erase(normalised.find(']', i), 1);
+      }
+      if (path == normalised || normalised.rfind(path + ".", 0) == 0)
+        throw Error(kOverridePrefix + o + ": key '" + key + "': " + what);
+    }
+  }
   throw Error(where(node, file) + ": key '" + key + "': " + what);
 }
 
@@ -312,6 +329,7 @@ std::string where(const toml::node& node, const std::string& fallback_file) {
   const auto& src = node.source();
   const std::string path = src.path ? *src.path : fallback_file;
   if (path.rfind(kOverridePrefix, 0) == 0) return path;
+  if (src.begin.line == 0) return "command line (--set)";  // copied values lose their position
   return path + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
 }
 
@@ -495,6 +513,10 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
                 ": TOML syntax error: " + std::string(e.description()));
   }
   for (const auto& o : overrides) apply_override(root, o);
+  struct OverrideScope {
+    explicit OverrideScope(const std::vector<std::string>* o) { current_overrides = o; }
+    ~OverrideScope() { current_overrides = nullptr; }
+  } override_scope(&overrides);
 
   static const std::set<std::string> sections = {"run", "dataset", "model", "train", "al", "strategies", "hpo"};
   for (auto&& [k, v] : root)

@@ -543,10 +543,22 @@ Sweep parse_sweep(const std::string& text, const std::string& file, const Compon
           Pipeline p = parse_pipeline(base_text, sw.base, cell.sets, host);
           cell.device = p.device;
         } catch (const Error& e) {
+          // Point at the sweep file's value behind the failing key (the last override of a key wins).
           const std::string msg = e.what();
-          for (const auto& o : ov)
-            if (!o.origin.empty() && msg.find("--set " + o.assignment) != std::string::npos)
-              throw Error(o.origin + ": in cell " + cell.id + ": " + msg);
+          for (auto o = ov.rbegin(); o != ov.rend(); ++o) {
+            if (o->origin.empty()) continue;
+            const std::string key = o->assignment.substr(0, o->assignment.find('='));
+            const bool hit = msg.find("--set " + o->assignment) != std::string::npos ||
+                             msg.find("key '" + key + "'") != std::string::npos ||
+                             msg.find("key '" + key + ".") != std::string::npos ||
+                             msg.find("key '" + key + "[") != std::string::npos;
+            if (!hit) continue;
+            // An overridden node has no place in the base file (toml++ reports 0:0 there): name the override.
+            std::string detail = msg;
+            const std::string nowhere = sw.base + ":0:0: ";
+            if (detail.rfind(nowhere, 0) == 0) detail = "--set " + o->assignment + ": " + detail.substr(nowhere.size());
+            throw Error(o->origin + ": in cell " + cell.id + ": " + detail);
+          }
           throw Error(file + ": cell " + cell.id + " (base " + sw.base + " with" + what + "): " + msg);
         }
         sw.cells.push_back(std::move(cell));

@@ -184,7 +184,7 @@ TEST_CASE("hostile data files: each fails naming the file and the problem") {
       {"idx truncated", "mnist", idx_edit("train-images-idx3-ubyte", [](auto& b) { b.resize(b.size() - 100); }),
        "train-images-idx3-ubyte", "truncated"},
       {"idx header cut", "mnist", idx_edit("t10k-images-idx3-ubyte", [](auto& b) { b.resize(6); }),
-       "t10k-images-idx3-ubyte", "too short"},
+       "t10k-images-idx3-ubyte", "truncated: an IDX images header needs 16 bytes"},
       {"idx wrong magic", "mnist", idx_edit("train-labels-idx1-ubyte", [](auto& b) { b[3] = 0x03; }),
        "train-labels-idx1-ubyte", "wrong magic number"},
       {"idx label out of range", "mnist", idx_edit("train-labels-idx1-ubyte", [](auto& b) { b[20] = 200; }),

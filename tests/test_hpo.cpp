@@ -177,10 +177,10 @@ TEST_CASE("a killed search resumes without redoing finished trials and equals an
 
 TEST_CASE("a diverged trial is a failed trial, not a crash") {
   TempDir dir;
-  // Trial 0 (the enqueued setting) trains with an absurd learning rate.
+  // Every trial trains with an absurd learning rate and weight decay: the weights blow up.
   auto p = hpo_pipeline(dir, "trials = 2\nsampler = \"random\"\nsplits = 1\nsplit_fraction = 0.25\n"
                              "[hpo.space]\nlr = { type = \"log_uniform\", low = 1e-3, high = 100.0 }",
-                        30, {"train.lr=100", "train.epochs=3"});
+                        30, {"train.lr=100", "train.weight_decay=10", "train.epochs=6"});
   CaptureLogger log;
   Experiment e = prepare_experiment(p, 1, host(), log);
   Store store(dir.path() / "quarry.db");

@@ -18,9 +18,10 @@ namespace {
 
 constexpr std::int64_t kQuerySize = 10;  // synthetic_pipeline's [al] query_size
 
-/// A pipeline of one strategy (entropy), 6 cycles (10 -> 60 labels), 1 epoch each.
+/// A pipeline of one strategy (entropy), 6 cycles (10 -> 60 labels), 8 short epochs each
+/// (so most of a run is cycles, not process start-up, and kills land inside them).
 std::string write_pipeline(const TempDir& dir, const std::string& results) {
-  auto text = synthetic_pipeline(results, "", 60, 1);
+  auto text = synthetic_pipeline(results, "", 60, 8);
   text.erase(text.find("[[strategies]]\nname = \"random\"\n"), std::string("[[strategies]]\nname = \"random\"\n").size());
   const auto file = (dir.path() / "resume.toml").string();
   std::ofstream(file) << text;
@@ -66,7 +67,7 @@ TEST_CASE("a run SIGKILLed at random moments and resumed equals an uninterrupted
   std::mt19937_64 rng(20261127);
   // Kill anywhere from process start-up to the end of a whole run's time.
   std::uniform_real_distribution<double> delay(0.05, full_seconds);
-  int kills = 0;
+  int kills = 0, mid_run_kills = 0;
   bool finished = false;
   for (int attempt = 0; attempt < 12 && !finished; ++attempt) {
     std::vector<std::string> args = {quarry_binary(), "run", pipeline};
@@ -89,12 +90,20 @@ TEST_CASE("a run SIGKILLed at random moments and resumed equals an uninterrupted
       if (std::filesystem::exists(db)) check_store(db, "while running, attempt " + std::to_string(attempt));
       proc.kill_now();
       ++kills;
-      if (std::filesystem::exists(db)) check_store(db, "after kill " + std::to_string(kills));
+      if (std::filesystem::exists(db)) {
+        check_store(db, "after kill " + std::to_string(kills));
+        Store store(db);
+        const auto runs = store.runs();
+        const auto committed = runs.empty() ? 0 : store.cycles(runs[0].id).size();
+        MESSAGE("kill " << kills << " after " << wait << " s: " << committed << " cycle(s) committed");
+        if (committed > 0 && committed < expected.size()) ++mid_run_kills;
+      }
     }
   }
   REQUIRE(finished);
   MESSAGE("killed " << kills << " times (a whole run takes " << full_seconds << " s)");
   CHECK(kills >= 3);
+  CHECK(mid_run_kills >= 2);  // some kills landed between committed cycles, not only at start-up
 
   Store store(db);
   CHECK(integrity_check(store) == "ok");

@@ -445,12 +445,14 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
 
 std::string trials_table(const std::vector<TrialRecord>& trials, int best) {
   if (best < 0) best = best_record(trials);
-  std::string out = fmt::format("  {:>5} {:<48} {:>8} {:>8} {:>8}  {}\n", "trial", "params", "val%", "valNLL", "secs", "state");
+  std::size_t width = 6;
+  for (const auto& t : trials) width = std::max(width, t.params_json.size());
+  std::string out = fmt::format("  {:>5} {:<{}} {:>8} {:>8} {:>8}  {}\n", "trial", "params", width, "val%", "valNLL", "secs", "state");
   for (std::size_t i = 0; i < trials.size(); ++i) {
     const auto& t = trials[i];
     const bool ok = t.state == "complete";
-    out += fmt::format("{} {:>5} {:<48} {:>8} {:>8} {:>8.1f}  {}\n", static_cast<int>(i) == best ? "*" : " ", t.number,
-                       t.params_json, ok ? fmt::format("{:.2f}", 100 * t.value) : "-",
+    out += fmt::format("{} {:>5} {:<{}} {:>8} {:>8} {:>8.1f}  {}\n", static_cast<int>(i) == best ? "*" : " ", t.number,
+                       t.params_json, width, ok ? fmt::format("{:.2f}", 100 * t.value) : "-",
                        ok ? fmt::format("{:.4f}", t.val_nll) : "-", t.seconds, t.state);
   }
   return out;
