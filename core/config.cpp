@@ -296,13 +296,12 @@ ComponentConfig read_component(const toml::table& t, const std::string& prefix, 
   std::set<std::string> skip = core_keys;
   skip.insert("name");
   if (core_out) {
-    // Core keys living in the component's table (e.g. dataset.validation_fraction).
-    toml::table core_part;
-    for (auto&& [k, v] : t) {
-      const toml::key& key = k;  // C++17 lambdas cannot capture structured bindings (clang rejects it)
-      if (core_keys.count(std::string(key.str()))) v.visit([&](auto&& x) { core_part.insert_or_assign(key, x); });
-    }
-    *core_out = read_table(core_part, core_specs, prefix, file);
+    // Core keys living in the component's table (e.g. dataset.validation_fraction),
+    // read in place so their positions survive.
+    std::set<std::string> not_core;
+    for (auto&& [k, v] : t)
+      if (!core_keys.count(std::string(k.str()))) not_core.insert(std::string(k.str()));
+    *core_out = read_table(t, core_specs, prefix, file, not_core);
   }
   if (host) {
     const std::vector<ParamSpec>* specs = host->find_params(kind, c.name);
