@@ -671,7 +671,7 @@ SweepSummary run_sweep_local(const Sweep& sweep, const LocalOptions& opts, std::
   const double t0 = now_seconds();
   InterruptGuard guard;
   bool stopping = false;
-  while (next < pending.size() || !running.empty()) {
+  while (!running.empty() || (!stopping && next < pending.size())) {
     if (g_interrupted && !stopping) {
       stopping = true;
       out << fmt::format("\ninterrupted: stopping {} running cell(s); run the sweep again to resume them\n",
@@ -723,7 +723,7 @@ SweepSummary run_sweep_local(const Sweep& sweep, const LocalOptions& opts, std::
                            pending.size(), c.id, fmt_seconds(secs), running.size() - 1, pending.size() - next,
                            fmt_seconds(el), eta);
       } else if (stopping) {
-        ++sum.failed;
+        ++sum.interrupted;
         out << fmt::format("[{}/{}] interrupted {} after {}; it resumes when the sweep runs again\n", done,
                            pending.size(), c.id, fmt_seconds(secs));
       } else {
@@ -743,10 +743,11 @@ SweepSummary run_sweep_local(const Sweep& sweep, const LocalOptions& opts, std::
   const std::size_t not_started = pending.size() - next;
   export_csv(sweep);
   out << "\n" << sweep_table(sweep);
-  out << fmt::format("\nsweep {}: {} finished, {} failed, {} skipped (finished before){} of {} cells; {:.0f}s\n",
+  out << fmt::format("\nsweep {}: {} finished, {} failed, {} skipped (finished before){}{} of {} cells; {:.0f}s\n",
                      sweep.name, sum.finished, sum.failed, sum.skipped,
+                     sum.interrupted ? fmt::format(", {} interrupted", sum.interrupted) : "",
                      not_started ? fmt::format(", {} not started", not_started) : "", sum.total, now_seconds() - t0);
-  if (sum.failed || not_started)
+  if (sum.failed || sum.interrupted || not_started)
     out << "run the sweep again to resume unfinished cells (finished ones are skipped)\n";
   out.flush();
   return sum;

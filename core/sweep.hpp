@@ -65,9 +65,10 @@ std::vector<std::string> cell_statuses(const Sweep& sweep);
 struct SweepSummary {
   std::size_t finished = 0;  ///< cells run to the end by this invocation
   std::size_t failed = 0;
-  std::size_t skipped = 0;   ///< cells already finished before it
+  std::size_t interrupted = 0;  ///< stopped by Ctrl-C/SIGTERM to the sweep; they resume next time
+  std::size_t skipped = 0;      ///< cells already finished before it
   std::size_t total = 0;
-  int exit_code() const { return failed > 0 || finished + skipped < total ? 1 : 0; }
+  int exit_code() const { return failed > 0 || interrupted > 0 || finished + skipped < total ? 1 : 0; }
 };
 
 struct LocalOptions {

@@ -170,7 +170,9 @@ EvalResult metrics_from_logits(const torch::Tensor& logits_in, const torch::Tens
   auto logp = torch::log_softmax(logits, 1);
   r.nll = torch::nll_loss(logp, labels).item<double>();
   auto probs = logp.exp();
-  auto [conf, pred] = probs.max(1);
+  auto [conf_raw, pred] = probs.max(1);
+  // A diverged model gives NaN probabilities; they count as confidence 0, never as a bin index.
+  auto conf = torch::nan_to_num(conf_raw, 0.0, 1.0, 0.0);
   auto correct = pred.eq(labels).to(torch::kFloat64);
   r.accuracy = correct.mean().item<double>();
   // ECE: 15 equal-width bins over (0, 1] of the top-class confidence.

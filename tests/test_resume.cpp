@@ -18,14 +18,22 @@ namespace {
 
 constexpr std::int64_t kQuerySize = 10;  // synthetic_pipeline's [al] query_size
 
-/// A pipeline of one strategy (entropy), 6 cycles (10 -> 60 labels), 8 short epochs each
+/// A pipeline of one strategy (entropy), 6 cycles (10 -> 60 labels), 150 short epochs each
 /// (so most of a run is cycles, not process start-up, and kills land inside them).
 std::string write_pipeline(const TempDir& dir, const std::string& results) {
-  auto text = synthetic_pipeline(results, "", 60, 8);
+  auto text = synthetic_pipeline(results, "", 60, 150);
   text.erase(text.find("[[strategies]]\nname = \"random\"\n"), std::string("[[strategies]]\nname = \"random\"\n").size());
   const auto file = (dir.path() / "resume.toml").string();
   std::ofstream(file) << text;
   return file;
+}
+
+/// Cycles committed so far by the (only) run in the store at `db`; 0 while there is none.
+std::size_t committed_cycles(const std::filesystem::path& db) {
+  if (!std::filesystem::exists(db)) return 0;
+  Store store(db);
+  const auto runs = store.runs();
+  return runs.empty() ? 0 : store.cycles(runs[0].id).size();
 }
 
 std::string only_run(const Store& store) {
@@ -65,11 +73,12 @@ TEST_CASE("a run SIGKILLed at random moments and resumed equals an uninterrupted
   const auto pipeline = write_pipeline(dir, killed_results);
   const auto db = std::filesystem::path(killed_results) / "quarry.db";
   std::mt19937_64 rng(20261127);
-  // Kill anywhere from process start-up to the end of a whole run's time.
-  std::uniform_real_distribution<double> delay(0.05, full_seconds);
+  // Kill moments: in the first half of a whole run's time, or just after a cycle is committed.
+  std::uniform_real_distribution<double> delay(0.05, 0.5 * full_seconds);
+  std::uniform_real_distribution<double> in_cycle(0.0, 0.25);
   int kills = 0, mid_run_kills = 0;
   bool finished = false;
-  for (int attempt = 0; attempt < 12 && !finished; ++attempt) {
+  for (int attempt = 0; attempt < 14 && !finished; ++attempt) {
     std::vector<std::string> args = {quarry_binary(), "run", pipeline};
     if (std::filesystem::exists(db)) {
       Store store(db);
@@ -77,8 +86,18 @@ TEST_CASE("a run SIGKILLed at random moments and resumed equals an uninterrupted
     }
     const auto log = dir.path() / ("attempt-" + std::to_string(attempt) + ".log");
     Process proc(args, log);
-    // After six kills, let it finish.
-    const double wait = attempt < 6 ? delay(rng) : 300.0;
+    // Attempts 0-1: a kill at a random moment, most likely during start-up. Attempts 2-7:
+    // wait for the next cycle to be committed, then kill at a random moment of the one after
+    // (a cycle takes ~0.3 s here). Then let it finish.
+    double wait = 300.0;
+    if (attempt < 2) {
+      wait = delay(rng);
+    } else if (attempt < 8) {
+      const auto committed_before = committed_cycles(db);
+      while (!proc.wait_for(0.01) && committed_cycles(db) <= committed_before) {
+      }
+      wait = in_cycle(rng);
+    }
     if (proc.wait_for(wait)) {
       INFO(proc.result().output);
       REQUIRE(proc.result().exited);

@@ -72,7 +72,7 @@ TEST_CASE("the trainer reaches > 95% on a separable problem, bit-identically for
 
 TEST_CASE("a diverging training is recorded as diverged, not a crash") {
   TempDir dir;
-  auto p = parse_pipeline(synthetic_pipeline(dir.str()), "t.toml", {"train.lr=90.0", "train.epochs=8", "train.warmup_epochs=0"}, &host());
+  auto p = parse_pipeline(synthetic_pipeline(dir.str()), "t.toml", {"train.lr=100.0", "train.weight_decay=10.0", "train.epochs=8", "train.warmup_epochs=0"}, &host());
   quarry::testing::CaptureLogger log;
   auto e = prepare_experiment(p, 1, host(), log);
   std::vector<std::int64_t> some{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
