@@ -183,18 +183,6 @@ std::optional<ParamValue> to_param(const toml::node& n) {
   return std::nullopt;
 }
 
-const char* toml_type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table: return "table";
-    case toml::node_type::array: return "array";
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    default: return "date/time";
-  }
-}
-
 /// Validate table `t` (at key path `prefix`) against `specs`; keys in `skip` are left to the caller.
 Params read_table(const toml::table& t, const std::vector<ParamSpec>& specs, const std::string& prefix,
                   const std::string& file, const std::set<std::string>& skip = {}) {
@@ -323,6 +311,18 @@ ComponentConfig read_component(const toml::table& t, const std::string& prefix, 
 }
 
 }  // namespace
+
+const char* toml_type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table: return "table";
+    case toml::node_type::array: return "array";
+    case toml::node_type::string: return "string";
+    case toml::node_type::integer: return "integer";
+    case toml::node_type::floating_point: return "float";
+    case toml::node_type::boolean: return "boolean";
+    default: return "date/time";
+  }
+}
 
 std::string where(const toml::node& node, const std::string& fallback_file) {
   const auto& src = node.source();

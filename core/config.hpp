@@ -132,6 +132,9 @@ const std::vector<ParamSpec>& hpo_schema();
 /// Apply one "key.path=value" override to a TOML table (value parsed as TOML, else as a string).
 void apply_override(toml::table& root, const std::string& assignment);
 
+/// A TOML node's type as messages name it: table, array, string, integer, float, boolean, date/time.
+const char* toml_type_name(const toml::node& node);
+
 /// "file:line:column" of a node.
 std::string where(const toml::node& node, const std::string& fallback_file);
 

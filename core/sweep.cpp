@@ -46,18 +46,6 @@ namespace {
   throw Error(where(node, file) + ": key '" + key + "': " + what);
 }
 
-const char* type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table: return "table";
-    case toml::node_type::array: return "array";
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    default: return "date/time";
-  }
-}
-
 void check_keys(const toml::table& t, const std::string& prefix, const std::string& file,
                 const std::vector<std::string>& known) {
   for (auto&& [k, v] : t) {
@@ -73,7 +61,7 @@ std::string get_string(const toml::table& t, const std::string& key, const std::
                        const std::string& file, const std::string& fallback) {
   const toml::node* n = t.get(key);
   if (!n) return fallback;
-  if (!n->is_string()) fail_at(*n, file, prefix + "." + key, std::string("expected string, got ") + type_name(*n));
+  if (!n->is_string()) fail_at(*n, file, prefix + "." + key, std::string("expected string, got ") + toml_type_name(*n));
   const std::string v = n->as_string()->get();
   if (v.empty()) fail_at(*n, file, prefix + "." + key, "must not be empty");
   return v;
@@ -83,7 +71,7 @@ std::int64_t get_int(const toml::table& t, const std::string& key, const std::st
                      std::int64_t fallback, std::int64_t min) {
   const toml::node* n = t.get(key);
   if (!n) return fallback;
-  if (!n->is_integer()) fail_at(*n, file, prefix + "." + key, std::string("expected integer, got ") + type_name(*n));
+  if (!n->is_integer()) fail_at(*n, file, prefix + "." + key, std::string("expected integer, got ") + toml_type_name(*n));
   const std::int64_t v = n->as_integer()->get();
   if (v < min) fail_at(*n, file, prefix + "." + key, "must be >= " + std::to_string(min));
   return v;
@@ -94,11 +82,11 @@ const toml::array* get_array(const toml::table& t, const std::string& key, const
   const toml::node* n = t.get(key);
   if (!n) return nullptr;
   const toml::array* a = n->as_array();
-  if (!a) fail_at(*n, file, prefix + "." + key, std::string("expected an array of ") + element_name + ", got " + type_name(*n));
+  if (!a) fail_at(*n, file, prefix + "." + key, std::string("expected an array of ") + element_name + ", got " + toml_type_name(*n));
   if (a->empty()) fail_at(*n, file, prefix + "." + key, "needs at least one value");
   for (const auto& e : *a)
     if (e.type() != element)
-      fail_at(e, file, prefix + "." + key, std::string("expected ") + element_name + ", got " + type_name(e));
+      fail_at(e, file, prefix + "." + key, std::string("expected ") + element_name + ", got " + toml_type_name(e));
   return a;
 }
 
@@ -353,7 +341,7 @@ Sweep parse_sweep(const std::string& text, const std::string& file, const Compon
       if (required) throw Error(file + ": missing required section [" + name + "]");
       return nullptr;
     }
-    if (!n->is_table()) fail_at(*n, file, name, std::string("expected a table, got ") + type_name(*n));
+    if (!n->is_table()) fail_at(*n, file, name, std::string("expected a table, got ") + toml_type_name(*n));
     return n->as_table();
   };
   static const toml::table empty;
@@ -469,7 +457,7 @@ Sweep parse_sweep(const std::string& text, const std::string& file, const Compon
     axes.push_back(std::move(axis));
   }
   if (const toml::node* st = grid.get("set")) {
-    if (!st->is_table()) fail_at(*st, file, "grid.set", std::string("expected a table of key = [values], got ") + type_name(*st));
+    if (!st->is_table()) fail_at(*st, file, "grid.set", std::string("expected a table of key = [values], got ") + toml_type_name(*st));
     std::vector<std::pair<std::string, const toml::node*>> keys;
     flatten(*st->as_table(), "", keys);
     for (const auto& [key, node] : keys) {
