@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=${1:-$root/build-sel}
+build=${1:-$root/build}
 data=${2:-/tmp/quarry-bench-selection}
 python=${PYTHON:-$root/.venv/bin/python}
 bench=$build/bin/bench_selection

@@ -2,12 +2,12 @@
 # Quarry's TPE and random search vs Optuna's TPESampler on standard test
 # functions; prints a markdown table (see docs/hpo.md).
 #   bash bench/tpe/run.sh [seeds] [trials]      (defaults: 30 seeds, 50 trials)
-# Environment: BUILD (default build-hpo), PYTHON (default .venv/bin/python).
+# Environment: BUILD (default build), PYTHON (default .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seeds=${1:-30}
 trials=${2:-50}
-build=${BUILD:-build-hpo}
+build=${BUILD:-build}
 python=${PYTHON:-.venv/bin/python}
 ninja -C "$build" -j2 bench_tpe >/dev/null
 out=$(mktemp -d)

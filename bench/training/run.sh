@@ -6,7 +6,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=${1:-$root/build-trainbench}
+build=${1:-$root/build}
 data=${2:-/tmp/quarry-bench-training}
 bench=$build/bin/bench_training
 steps=${STEPS:-30} warmup=${WARMUP:-5} threads=${THREADS:-2}
