@@ -198,9 +198,10 @@ RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, st
     for (auto i : labeled) is_labeled[static_cast<std::size_t>(i)] = 1;
 
     const auto budget = std::min<std::int64_t>(p.al.budget, n_pool);
-    const auto total_cycles =
-        1 + (budget - std::min<std::int64_t>(budget, static_cast<std::int64_t>(initial_record.empty() && start_cycle == 0 ? labeled.size() : p.al.initial)) + p.al.query_size - 1) / p.al.query_size;
-    Progress progress(log, "cycle", std::max<std::int64_t>(total_cycles, start_cycle + 1), 0.0);
+    // This cycle, plus one per query still needed to reach the budget.
+    const auto missing = std::max<std::int64_t>(0, budget - static_cast<std::int64_t>(labeled.size()));
+    const auto total_cycles = start_cycle + 1 + (missing + p.al.query_size - 1) / p.al.query_size;
+    Progress progress(log, "cycle", total_cycles, 0.0);
 
     for (std::int64_t cycle = start_cycle;; ++cycle) {
       reset_peak_rss();

@@ -26,11 +26,6 @@ SpdLogger& console() {
   return l;
 }
 
-void discover(PluginHost& host, const GlobalOptions& g, const std::vector<std::string>& more = {}) {
-  auto paths = g.plugin_paths;
-  paths.insert(paths.end(), more.begin(), more.end());
-  host.discover(paths);
-}
 
 fs::path store_path(const std::string& results) { return fs::path(results) / "quarry.db"; }
 
@@ -57,6 +52,13 @@ RunOutcome run_al(const Pipeline& p, std::size_t strategy, std::int64_t seed, co
 }
 
 }  // namespace
+
+void discover_plugins(PluginHost& host, const GlobalOptions& g, const std::string& pipeline_file) {
+  auto paths = g.plugin_paths;
+  if (!pipeline_file.empty())
+    for (const auto& p : peek_plugin_paths(pipeline_file)) paths.push_back(p);
+  host.discover(paths);
+}
 
 std::string learning_curve_table(const std::string& results, const std::vector<std::string>& run_ids) {
   Store store(store_path(results));
@@ -115,7 +117,7 @@ int cmd_run(const RunRequest& req, const GlobalOptions& g) {
     auto run = store.find_run(resume, &why);
     if (!run) throw Error(why);
     if (run->kind != "al") throw Error("run " + run->id + " is a '" + run->kind + "' run; only active-learning runs resume with `quarry run --resume` (use `quarry tune` again to resume a search)");
-    discover(host, g);
+    discover_plugins(host, g);
     Pipeline p = parse_pipeline(run->pipeline, (fs::path(results) / run->id / "pipeline.toml").string(), {}, &host);
     for (const auto& pp : p.plugin_paths) host.load_directory(pp);
     p.results = results;
@@ -127,7 +129,7 @@ int cmd_run(const RunRequest& req, const GlobalOptions& g) {
     std::cout << "\n" << learning_curve_table(results, run_ids);
     return 0;
   }
-  discover(host, g, peek_plugin_paths(pipeline_file));
+  discover_plugins(host, g, pipeline_file);
   Pipeline p = load_pipeline(pipeline_file, req.sets, &host);
   Store store(store_path(p.results));
   std::vector<std::pair<std::size_t, std::int64_t>> plan;
@@ -178,7 +180,7 @@ int cmd_run(const RunRequest& req, const GlobalOptions& g) {
 
 int cmd_validate(const std::string& pipeline_file, const std::vector<std::string>& sets, const GlobalOptions& g) {
   PluginHost host(console());
-  discover(host, g, peek_plugin_paths(pipeline_file));
+  discover_plugins(host, g, pipeline_file);
   Pipeline p = load_pipeline(pipeline_file, sets, &host);
   std::cout << "# " << pipeline_file << ": valid. Fully resolved pipeline:\n" << p.resolved_toml << "\n";
   return 0;
@@ -186,7 +188,7 @@ int cmd_validate(const std::string& pipeline_file, const std::vector<std::string
 
 int cmd_plugins(const GlobalOptions& g) {
   PluginHost host(console());
-  discover(host, g);
+  discover_plugins(host, g);
   std::cout << fmt::format("{:<9} {:<22} {:<10} {}\n", "KIND", "NAME", "VERSION", "FILE");
   for (auto kind : {ComponentKind::Dataset, ComponentKind::Model, ComponentKind::Strategy})
     for (const auto& name : host.names(kind)) {

@@ -11,6 +11,11 @@ struct GlobalOptions {
   std::vector<std::string> plugin_paths;  ///< --plugin-path
 };
 
+class PluginHost;
+/// Load the plugins every command sees: --plugin-path, then the pipeline file's
+/// [run].plugin_paths (when `pipeline_file` is given), then the default search path.
+void discover_plugins(PluginHost& host, const GlobalOptions& g, const std::string& pipeline_file = "");
+
 struct RunRequest {
   std::string pipeline;                 ///< pipeline file (empty with resume)
   std::vector<std::string> sets;        ///< --set overrides

@@ -238,17 +238,6 @@ void record_positions(const toml::node& node, const std::string& prefix, const s
   }
 }
 
-const toml::table* section(const toml::table& root, const std::string& name, const std::string& file,
-                           bool required) {
-  const toml::node* n = root.get(name);
-  if (!n) {
-    if (required) throw Error(file + ": missing required section [" + name + "]");
-    return nullptr;
-  }
-  if (!n->is_table()) fail_at(*n, file, name, std::string("expected a table, got ") + toml_type_name(*n));
-  return n->as_table();
-}
-
 void put(toml::table& t, const std::string& key, const ParamValue& v) {
   std::visit(
       [&](const auto& x) {
@@ -322,6 +311,17 @@ const char* toml_type_name(const toml::node& n) {
     case toml::node_type::boolean: return "boolean";
     default: return "date/time";
   }
+}
+
+const toml::table* toml_section(const toml::table& root, const std::string& name, const std::string& file,
+                           bool required) {
+  const toml::node* n = root.get(name);
+  if (!n) {
+    if (required) throw Error(file + ": missing required section [" + name + "]");
+    return nullptr;
+  }
+  if (!n->is_table()) fail_at(*n, file, name, std::string("expected a table, got ") + toml_type_name(*n));
+  return n->as_table();
 }
 
 std::string where(const toml::node& node, const std::string& fallback_file) {
@@ -530,7 +530,7 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
 
   // [run]
   static const toml::table empty;
-  const toml::table* run_t = section(root, "run", file, false);
+  const toml::table* run_t = toml_section(root, "run", file, false);
   Params run = read_table(run_t ? *run_t : empty, run_schema(), "run", file);
   p.name = run.get_string("name");
   if (p.name.empty()) {
@@ -557,7 +557,7 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
   resolved.insert_or_assign("run", to_toml(run));
 
   // [dataset]
-  const toml::table* ds_t = section(root, "dataset", file, true);
+  const toml::table* ds_t = toml_section(root, "dataset", file, true);
   static const std::set<std::string> ds_core = {"validation_fraction", "pool_subset", "test_subset"};
   Params ds_core_params;
   p.dataset = read_component(*ds_t, "dataset", file, ComponentKind::Dataset, host, ds_core, dataset_core_schema(),
@@ -572,12 +572,12 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
   }
 
   // [model]
-  const toml::table* m_t = section(root, "model", file, true);
+  const toml::table* m_t = toml_section(root, "model", file, true);
   p.model = read_component(*m_t, "model", file, ComponentKind::Model, host, {}, {}, nullptr);
   resolved.insert_or_assign("model", to_toml(p.model.params, p.model.name));
 
   // [train]
-  const toml::table* tr_t = section(root, "train", file, false);
+  const toml::table* tr_t = toml_section(root, "train", file, false);
   Params tr = read_table(tr_t ? *tr_t : empty, train_schema(), "train", file);
   auto& t = p.train;
   t.epochs = tr.get_int("epochs");
@@ -601,7 +601,7 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
   resolved.insert_or_assign("train", to_toml(tr));
 
   // [al]
-  const toml::table* al_t = section(root, "al", file, false);
+  const toml::table* al_t = toml_section(root, "al", file, false);
   Params al = read_table(al_t ? *al_t : empty, al_schema(), "al", file);
   auto& l = p.al;
   l.initial = al.get_int("initial");
@@ -633,7 +633,7 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
   resolved.insert_or_assign("strategies", std::move(resolved_strategies));
 
   // [hpo]
-  if (const toml::table* h_t = section(root, "hpo", file, false)) {
+  if (const toml::table* h_t = toml_section(root, "hpo", file, false)) {
     Params h = read_table(*h_t, hpo_schema(), "hpo", file, {"space"});
     auto& o = p.hpo;
     o.enabled = true;

@@ -135,6 +135,11 @@ void apply_override(toml::table& root, const std::string& assignment);
 /// A TOML node's type as messages name it: table, array, string, integer, float, boolean, date/time.
 const char* toml_type_name(const toml::node& node);
 
+/// The table `name` of `root`, or nullptr when absent and not required. A missing
+/// required section or a non-table value is an Error naming the file (and position).
+const toml::table* toml_section(const toml::table& root, const std::string& name, const std::string& file,
+                                bool required);
+
 /// "file:line:column" of a node.
 std::string where(const toml::node& node, const std::string& fallback_file);
 

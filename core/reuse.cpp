@@ -22,11 +22,13 @@ struct PoolSource {
 };
 }  // namespace
 
-std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& host, Logger& log) {
+std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& host, Logger& log,
+                                     std::string* results_out) {
   if (r.pools.empty() && r.pool_files.empty())
     throw Error("quarry reuse: give at least one --pool RUN[@SIZE] or --pool-file FILE");
   Pipeline p = load_pipeline(r.pipeline, r.sets, &host);
   if (!r.results.empty()) p.results = r.results;
+  if (results_out) *results_out = p.results;
   Store store(fs::path(p.results) / "quarry.db");
   std::vector<PoolSource> sources;
   for (const auto& spec : r.pools) {
@@ -108,11 +110,9 @@ std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& ho
 int cmd_reuse(const ReuseRequest& r, const GlobalOptions& g) {
   static SpdLogger log(console_logger());
   PluginHost host(log);
-  auto paths = g.plugin_paths;
-  for (const auto& pp : peek_plugin_paths(r.pipeline)) paths.push_back(pp);
-  host.discover(paths);
-  const auto ids = reuse_pools(r, host, log);
-  const std::string results = r.results.empty() ? load_pipeline(r.pipeline, r.sets, &host).results : r.results;
+  discover_plugins(host, g, r.pipeline);
+  std::string results;
+  const auto ids = reuse_pools(r, host, log, &results);
   Store store(fs::path(results) / "quarry.db");
   std::cout << fmt::format("{:<48} {:<36} {:>7} {:>8} {:>8}\n", "REUSE RUN", "SOURCE", "LABELS", "TEST%", "NLL");
   for (const auto& id : ids) {

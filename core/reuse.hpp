@@ -23,8 +23,9 @@ struct ReuseRequest {
   std::string results;             ///< store folder (default: the pipeline's [run] results)
 };
 
-/// One reuse run per pool; returns their run ids.
-std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& host, Logger& log);
+/// One reuse run per pool; returns their run ids (and, in `results_out`, the store folder used).
+std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& host, Logger& log,
+                                     std::string* results_out = nullptr);
 
 int cmd_reuse(const ReuseRequest& r, const GlobalOptions& g);
 

@@ -335,15 +335,7 @@ Sweep parse_sweep(const std::string& text, const std::string& file, const Compon
                 ": TOML syntax error: " + std::string(e.description()));
   }
   check_keys(root, "", file, {"sweep", "grid", "slurm"});
-  auto section = [&](const std::string& name, bool required) -> const toml::table* {
-    const toml::node* n = root.get(name);
-    if (!n) {
-      if (required) throw Error(file + ": missing required section [" + name + "]");
-      return nullptr;
-    }
-    if (!n->is_table()) fail_at(*n, file, name, std::string("expected a table, got ") + toml_type_name(*n));
-    return n->as_table();
-  };
+  auto section = [&](const std::string& name, bool required) { return toml_section(root, name, file, required); };
   static const toml::table empty;
 
   Sweep sw;

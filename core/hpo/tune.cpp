@@ -512,8 +512,7 @@ int cmd_tune(const TuneRequest& req, const GlobalOptions& g, std::string* run_id
     if (found->kind != "tune")
       throw Error("run " + found->id + " is a '" + found->kind + "' run; `quarry tune --resume` continues tune runs");
     run = *found;
-    auto paths = g.plugin_paths;
-    host.discover(paths);
+    discover_plugins(host, g);
     p = parse_pipeline(run.pipeline, (fs::path(results) / run.id / "pipeline.toml").string(), {}, &host);
     for (const auto& pp : p.plugin_paths) host.load_directory(pp);
     p.results = results;
@@ -523,10 +522,7 @@ int cmd_tune(const TuneRequest& req, const GlobalOptions& g, std::string* run_id
     if (req.pipeline.empty()) throw Error("quarry tune: give a pipeline file (or --resume TUNE_RUN)");
     if (req.pool.empty() == req.pool_file.empty())
       throw Error("quarry tune: give the labeled pool with exactly one of --pool RUN[@SIZE] or --pool-file FILE");
-    auto paths = g.plugin_paths;
-    const auto more = peek_plugin_paths(req.pipeline);
-    paths.insert(paths.end(), more.begin(), more.end());
-    host.discover(paths);
+    discover_plugins(host, g, req.pipeline);
     p = load_pipeline(req.pipeline, req.sets, &host);
     if (!req.results.empty()) p.results = req.results;
     results = p.results;
