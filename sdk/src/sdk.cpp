@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <string>
 
@@ -54,6 +55,8 @@ std::vector<std::int64_t> top_k(const torch::Tensor& scores, const std::vector<s
   k = std::min<std::int64_t>(k, scores.size(0));
   // Stable order: sort by score descending, ties by position, so results do not depend on the sort kernel.
   auto s = scores.to(torch::kCPU, torch::kDouble).contiguous();
+  // NaN would break the sort's ordering; a NaN score ranks last.
+  s.masked_fill_(s.isnan(), -std::numeric_limits<double>::infinity());
   const double* p = s.data_ptr<double>();
   std::vector<std::int64_t> order(candidates.size());
   std::iota(order.begin(), order.end(), 0);
