@@ -141,6 +141,25 @@ TEST_CASE("Core-Set picks what the full-matrix greedy k-center picks, with any m
   }
 }
 
+TEST_CASE("Core-Set is exact on clustered features, where the farthest candidates sit in few regions") {
+  // 12 tight blobs: the staged initial bounds (probe rows, the exact top candidates' nearest
+  // labeled rows) and the lazy refreshes all matter here.
+  const auto blobs = gaussian(12, 16, 40) * 4;
+  const auto member = [&](std::int64_t rows, std::uint64_t seed) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    const auto which = at::randint(12, {rows}, gen, torch::kLong);
+    return blobs.index_select(0, which) + gaussian(rows, 16, seed + 1) * 0.5;
+  };
+  // Seeds chosen so that every step's two farthest candidates differ by >= 4.9e-4 relative
+  // (float64), ~30x what float32's ||x||^2 + ||c||^2 - 2 x.c can blur here: a float32 near-tie
+  // would test rounding, not the algorithm.
+  const auto x = member(1500, 49);
+  const auto labeled = member(700, 149);
+  const auto expected = kcenter_brute_force(x, labeled, 40);
+  CHECK(kcenter_greedy(x, labeled, 40, kBigBudget) == expected);
+  CHECK(kcenter_greedy(x, labeled, 40, 1000) == expected);
+}
+
 TEST_CASE("Core-Set edge cases") {
   const auto x = gaussian(40, 8, 7);
   const auto labeled = gaussian(10, 8, 8);

@@ -47,14 +47,25 @@ run_case "badge n=45000 C=100" badge 45000 100
 "$python" - "$results" <<'PY'
 import json, sys
 def mb(b): return f"{b / 2**20:.1f} MB"
-print(f"{'case':<24} {'Quarry':>9} {'Q peak':>10} {'reference':>10} {'ref peak':>10} {'speed-up':>9} {'mem':>7}")
+print(f"{'case':<24} {'Quarry':>9} {'Q peak':>10} {'reference':>10} {'ref peak':>10} {'speed-up':>9} {'mem':>7} {'same picks':>10}")
+mismatch = False
 for line in open(sys.argv[1]):
     name, q, r = line.rstrip("\n").split("|")
     q, r = json.loads(q), json.loads(r)
     if "skipped" in r:
         print(f"{name:<24} {q['time_s']:>8.3f}s {mb(q['peak_bytes']):>10} {'skipped: ' + r['skipped']:>32}")
         continue
+    # Core-Set is deterministic: both sides must pick the same positions in the same order.
+    # BADGE samples with different generators (NumPy's and Quarry's), so its picks differ by design.
+    if name.startswith("coreset"):
+        same = "yes" if q["picks"] == r["picks"] else "NO"
+        mismatch |= same == "NO"
+    else:
+        same = "-"
     print(f"{name:<24} {q['time_s']:>8.3f}s {mb(q['peak_bytes']):>10} {r['time_s']:>9.2f}s {mb(r['peak_bytes']):>10}"
-          f" {r['time_s'] / q['time_s']:>8.1f}x {100 * q['peak_bytes'] / max(r['peak_bytes'], 1):>6.2f}%")
+          f" {r['time_s'] / q['time_s']:>8.1f}x {100 * q['peak_bytes'] / max(r['peak_bytes'], 1):>6.2f}%"
+          f" {same:>10}")
+if mismatch:
+    sys.exit("Core-Set: Quarry and the reference picked different positions")
 PY
 rm -f "$results"

@@ -23,6 +23,7 @@
 
 #include "core/experiment.hpp"
 #include "core/plugin_host.hpp"
+#include "core/process.hpp"
 #include "core/trainer.hpp"
 
 namespace {
@@ -130,6 +131,7 @@ int time_training(std::int64_t batch, std::int64_t steps, std::int64_t warmup, i
 }  // namespace
 
 int main(int argc, char** argv) {
+  quarry::keep_freed_memory();  // as the quarry binary does
   try {
     const std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "gen" && argc == 3) {

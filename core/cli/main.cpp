@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "core/cli/cli.hpp"
+#include "core/process.hpp"
 #include "quarry/error.hpp"
 #include "quarry/version.hpp"
 
@@ -14,6 +15,7 @@ std::vector<std::pair<int, CommandSetup>>& CommandRegistry::all() {
 }  // namespace quarry::cli
 
 int main(int argc, char** argv) {
+  quarry::keep_freed_memory();
   CLI::App app{
       "Quarry: pool-based deep active learning with plugins.\n"
       "A pipeline (TOML) names a dataset, a model, a training protocol, the loop's sizes and the strategies to\n"
