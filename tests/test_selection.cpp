@@ -3,9 +3,11 @@
 // materialised N x (C*D) gradient embedding for BADGE.
 #include "testing.hpp"
 
+#include <cstdlib>
 #include <limits>
 #include <set>
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "quarry/error.hpp"
@@ -90,6 +92,18 @@ std::vector<std::int64_t> badge_brute_force(const torch::Tensor& p, const torch:
 
 bool distinct(const std::vector<std::int64_t>& v) { return std::set<std::int64_t>(v.begin(), v.end()).size() == v.size(); }
 
+// Runs the kernels on the tensor-op path the GPU takes (QUARRY_SELECTION_TENSOR_OPS=1) for its
+// lifetime when `on`, else on the CPU fast paths.
+struct TensorOpsPath {
+  explicit TensorOpsPath(bool on) {
+    if (on) setenv("QUARRY_SELECTION_TENSOR_OPS", "1", 1);
+    else unsetenv("QUARRY_SELECTION_TENSOR_OPS");
+  }
+  ~TensorOpsPath() { unsetenv("QUARRY_SELECTION_TENSOR_OPS"); }
+  TensorOpsPath(const TensorOpsPath&) = delete;
+  TensorOpsPath& operator=(const TensorOpsPath&) = delete;
+};
+
 }  // namespace
 
 TEST_CASE("factorised gradient-embedding distances equal the materialised ones (relative 1e-4, float32)") {
@@ -110,34 +124,42 @@ TEST_CASE("factorised gradient-embedding distances equal the materialised ones (
   }
 }
 
-TEST_CASE("BADGE picks what materialised k-means++ picks for the same seed") {
-  for (std::int64_t classes : {3, 10}) {
-    for (std::uint64_t seed : {1u, 2u, 3u, 4u, 5u}) {
-      const auto p = softmax_probs(300, classes, 10 * seed + classes);
-      const auto f = torch::relu(gaussian(300, 16, 100 * seed + classes));
-      std::mt19937_64 rng_a(seed), rng_b(seed);
-      const auto fast = badge_kmeanspp(p, f, 25, rng_a, kBigBudget);
-      const auto slow = badge_brute_force(p, f, 25, rng_b);
-      CAPTURE(classes);
-      CAPTURE(seed);
-      CHECK(fast == slow);
-      CHECK(distinct(fast));
+TEST_CASE("BADGE picks what materialised k-means++ picks for the same seed, on both paths") {
+  for (bool tensor_ops : {false, true}) {
+    const TensorOpsPath path(tensor_ops);
+    CAPTURE(tensor_ops);
+    for (std::int64_t classes : {3, 10}) {
+      for (std::uint64_t seed : {1u, 2u, 3u, 4u, 5u}) {
+        const auto p = softmax_probs(300, classes, 10 * seed + classes);
+        const auto f = torch::relu(gaussian(300, 16, 100 * seed + classes));
+        std::mt19937_64 rng_a(seed), rng_b(seed);
+        const auto fast = badge_kmeanspp(p, f, 25, rng_a, kBigBudget);
+        const auto slow = badge_brute_force(p, f, 25, rng_b);
+        CAPTURE(classes);
+        CAPTURE(seed);
+        CHECK(fast == slow);
+        CHECK(distinct(fast));
+      }
     }
   }
 }
 
-TEST_CASE("Core-Set picks what the full-matrix greedy k-center picks, with any memory budget") {
-  for (std::uint64_t seed : {1u, 2u, 3u}) {
-    const auto x = gaussian(300, 16, seed);
-    const auto labeled = gaussian(80, 16, seed + 50);
-    const auto expected = kcenter_brute_force(x, labeled, 30);
-    CAPTURE(seed);
-    CHECK(kcenter_greedy(x, labeled, 30, kBigBudget) == expected);
-    // 64 floats per block: hundreds of blocks for the bounds and every refresh.
-    CHECK(kcenter_greedy(x, labeled, 30, 256) == expected);
-    // Many labeled points (beyond the initial-bound prefix) and a large k.
-    const auto many = gaussian(500, 16, seed + 70);
-    CHECK(kcenter_greedy(x, many, 120, 4096) == kcenter_brute_force(x, many, 120));
+TEST_CASE("Core-Set picks what the full-matrix greedy k-center picks, with any memory budget, on both paths") {
+  for (bool tensor_ops : {false, true}) {
+    const TensorOpsPath path(tensor_ops);
+    CAPTURE(tensor_ops);
+    for (std::uint64_t seed : {1u, 2u, 3u}) {
+      const auto x = gaussian(300, 16, seed);
+      const auto labeled = gaussian(80, 16, seed + 50);
+      const auto expected = kcenter_brute_force(x, labeled, 30);
+      CAPTURE(seed);
+      CHECK(kcenter_greedy(x, labeled, 30, kBigBudget) == expected);
+      // 64 floats per block: hundreds of blocks for the bounds and every refresh.
+      CHECK(kcenter_greedy(x, labeled, 30, 256) == expected);
+      // Many labeled points (the staged initial bounds: probe rows, front rows) and a large k.
+      const auto many = gaussian(500, 16, seed + 70);
+      CHECK(kcenter_greedy(x, many, 120, 4096) == kcenter_brute_force(x, many, 120));
+    }
   }
 }
 
@@ -156,8 +178,28 @@ TEST_CASE("Core-Set is exact on clustered features, where the farthest candidate
   const auto x = member(1500, 49);
   const auto labeled = member(700, 149);
   const auto expected = kcenter_brute_force(x, labeled, 40);
-  CHECK(kcenter_greedy(x, labeled, 40, kBigBudget) == expected);
-  CHECK(kcenter_greedy(x, labeled, 40, 1000) == expected);
+  for (bool tensor_ops : {false, true}) {
+    const TensorOpsPath path(tensor_ops);
+    CAPTURE(tensor_ops);
+      CHECK(kcenter_greedy(x, labeled, 40, kBigBudget) == expected);
+      CHECK(kcenter_greedy(x, labeled, 40, 1000) == expected);
+  }
+}
+
+TEST_CASE("on CUDA, Core-Set and BADGE pick what they pick on the CPU") {
+  if (!torch::cuda::is_available()) {
+    MESSAGE("no CUDA device: skipped (the tensor-op path it runs is tested on the CPU above)");
+    return;
+  }
+  const torch::Device gpu(torch::kCUDA);
+  const auto x = gaussian(3000, 32, 61);
+  const auto labeled = gaussian(900, 32, 62);
+  CHECK(kcenter_greedy(x.to(gpu), labeled.to(gpu), 50, kBigBudget) == kcenter_greedy(x, labeled, 50, kBigBudget));
+  CHECK(kcenter_greedy(x.to(gpu), labeled.to(gpu), 50, 4096) == kcenter_greedy(x, labeled, 50, kBigBudget));
+  const auto p = softmax_probs(2000, 10, 63);
+  const auto f = torch::relu(gaussian(2000, 32, 64));
+  std::mt19937_64 rng_gpu(7), rng_cpu(7);
+  CHECK(badge_kmeanspp(p.to(gpu), f.to(gpu), 40, rng_gpu, kBigBudget) == badge_kmeanspp(p, f, 40, rng_cpu, kBigBudget));
 }
 
 TEST_CASE("Core-Set edge cases") {

@@ -1,6 +1,7 @@
 #include "quarry/selection.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -19,6 +20,15 @@ std::int64_t uniform_index(std::mt19937_64& rng, std::int64_t n) {
 }
 
 namespace {
+
+// Whether to take the CPU fast paths (plain loops, one BLAS call per block) for tensors on the
+// CPU. QUARRY_SELECTION_TENSOR_OPS=1 runs the tensor-op path the GPU runs instead, on any
+// device: the tests use it to check that path on machines without a GPU.
+bool cpu_fast_path(const torch::Tensor& t) {
+  if (!t.device().is_cpu()) return false;
+  const char* forced = std::getenv("QUARRY_SELECTION_TENSOR_OPS");
+  return !(forced && forced[0] == '1');
+}
 
 std::vector<std::int64_t> all_positions(std::int64_t n) {
   std::vector<std::int64_t> out(static_cast<std::size_t>(n));
@@ -50,7 +60,7 @@ float dot(const float* a, const float* b, std::int64_t n) {
 // time so no N x D temporary is made.
 torch::Tensor row_sq_norms(const torch::Tensor& x) {
   auto out = torch::empty({x.size(0)}, x.options());
-  if (x.device().is_cpu()) {
+  if (cpu_fast_path(x)) {
     const auto xc = x.contiguous();
     const float* p = xc.data_ptr<float>();
     float* o = out.data_ptr<float>();
@@ -118,7 +128,7 @@ torch::Tensor min_sq_distance(const torch::Tensor& x, const torch::Tensor& x_sq,
   const Blocks blk(rows, c1 - c0, budget);
   auto out = torch::full({rows}, std::numeric_limits<float>::infinity(), x.options());
   if (argmin) *argmin = torch::full({rows}, c0, x.options().dtype(torch::kLong));
-  if (x.device().is_cpu()) {
+  if (cpu_fast_path(x)) {
     // One matmul per block into a reused buffer; the clamp and the minimum in one loop
     // (as tensor ops they would be four more passes over the block).
     const auto xc = x.contiguous();
@@ -313,7 +323,7 @@ std::vector<std::int64_t> kcenter_greedy(const torch::Tensor& candidates, const 
   // On CPU, a refresh of at most kLoopCells distances runs as plain dot products: a matmul's
   // fixed cost (dispatch, waking BLAS threads) is far more than these few.
   constexpr std::int64_t kLoopCells = 256;
-  const bool on_cpu = x.device().is_cpu();
+  const bool on_cpu = cpu_fast_path(x);
   // CPU refresh buffers: the group's rows, and their products with a block of centres
   // (as many columns as the memory budget allows).
   const auto loop_block =
@@ -476,7 +486,7 @@ std::vector<std::int64_t> badge_kmeanspp(const torch::Tensor& probabilities, con
   std::vector<std::int64_t> picked;
   picked.reserve(static_cast<std::size_t>(k));
   std::int64_t j = g.squared_norms().argmax().item<std::int64_t>();
-  const bool on_cpu = probabilities.device().is_cpu();
+  const bool on_cpu = cpu_fast_path(probabilities);
   std::vector<double> cumulative(on_cpu ? static_cast<std::size_t>(n) : 0);
   while (true) {
     picked.push_back(j);
