@@ -1,6 +1,6 @@
 // `quarry report`: learning curves, the study's Table 1 (DAL -> BO per strategy and
-// hyper-parameter setting), the runs, and the CSV behind every number, as one folder
-// with a self-contained index.html. See docs/reports.md.
+// hyper-parameter setting), pool reuse with other models, the runs, and the CSV behind
+// every number, as one folder with a self-contained index.html. See docs/reports.md.
 //
 // Accuracies are fractions in [0, 1] in memory and in the CSVs (as in the store);
 // figures and tables show percent. Standard deviations are population ones (over
@@ -46,6 +46,7 @@ struct ReportData {
   std::vector<std::string> stores;   ///< results folders read
   std::vector<RunData> runs;         ///< the selected runs (all kinds), strategy/study/seed order
   std::vector<SearchData> searches;  ///< searches on the selected runs' pools
+  std::vector<RunData> sources;      ///< al runs not selected whose pools selected reuse runs used
   std::vector<std::string> warnings;
   const RunData* find(const std::string& id) const;
 };
@@ -109,6 +110,25 @@ std::vector<Table1> table1(const ReportData& data, const std::vector<std::int64_
 std::string table1_markdown(const std::vector<Table1>& tables);
 /// The <table> elements (with the mark legend), for embedding in a page.
 std::string table1_html(const std::vector<Table1>& tables);
+
+/// Pool reuse (`quarry reuse`): a pool collected by one model's active learning, trained with
+/// another model. One row per (dataset, source model, reuse model, reuse setting, pool size,
+/// source strategy), over seeds.
+struct ReuseRow {
+  std::string dataset, source_model, model;  ///< source_model: the al run's model ("?" if not selected)
+  std::string hp;        ///< the reuse runs' setting: "lr=.. wd=..", or "tuned (TPE)"
+  std::string strategy;  ///< the strategy that collected the pool ("?" for pools read from files)
+  std::int64_t size = 0;
+  MeanStd source;  ///< the source al runs' test accuracy at `size`, with their own model and setting
+  MeanStd reuse;   ///< the reuse runs' test accuracy
+  std::optional<double> vs_random;  ///< reuse mean minus the random row's in the same group
+  bool unfinished = false;          ///< some reuse run behind the row has not finished
+};
+
+/// Rows grouped by (dataset, source model, model, hp, size), strategies in Table 1's order.
+std::vector<ReuseRow> reuse_table(const ReportData& data);
+std::string reuse_markdown(const std::vector<ReuseRow>& rows);
+std::string reuse_html(const std::vector<ReuseRow>& rows);
 
 struct ReportResult {
   std::vector<std::filesystem::path> files;  ///< everything written, index.html first

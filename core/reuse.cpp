@@ -1,5 +1,6 @@
 #include "core/reuse.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -42,7 +43,18 @@ std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& ho
         throw Error("--pool " + spec + ": expected RUN or RUN@SIZE with SIZE a number of labels");
       }
     }
-    sources.push_back({pool_of_run(store, run, size), spec});
+    // A study name (no run id or prefix of one) stands for every active-learning run of the
+    // study, e.g. --pool table1-cifar10@2000: all strategies, settings and seeds at 2,000 labels.
+    std::vector<std::string> study_runs;
+    if (!store.find_run(run))
+      for (const auto& rec : store.runs())
+        if (rec.study == run && rec.kind == "al") study_runs.push_back(rec.id);
+    if (study_runs.empty()) {
+      sources.push_back({pool_of_run(store, run, size), spec});
+      continue;
+    }
+    std::sort(study_runs.begin(), study_runs.end());
+    for (const auto& id : study_runs) sources.push_back({pool_of_run(store, id, size), id + spec.substr(run.size())});
   }
   for (const auto& f : r.pool_files) sources.push_back({read_pool_file(f), f});
 
@@ -64,7 +76,8 @@ std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& ho
     rec.pipeline = p.resolved_toml;
     rec.source_run = src.pool.source_run;
     rec.source_size = size;
-    rec.hp_label = fmt::format("lr={:g} wd={:g}", p.train.lr, p.train.weight_decay);
+    // Tuned reuse runs train each with their own best setting: one label for all of them.
+    rec.hp_label = r.tune ? "tuned (TPE)" : fmt::format("lr={:g} wd={:g}", p.train.lr, p.train.weight_decay);
     store.create_run(rec);
     try {
       log.info(fmt::format("reuse {}: {} labels from {} with {}{}", rec.id, size, src.label, p.model.name,

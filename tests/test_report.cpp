@@ -411,3 +411,86 @@ TEST_CASE("report: Table 1 marks best, second, third and worst per column; equal
   CHECK(html.find("<span class=\"dal m-best\" title=\"dal: n = 1\">80.00 ± 0.00</span> &rarr; <span class=\"bo "
                   "m-none\" title=\"bo: n = 0\">-</span>") != std::string::npos);
 }
+
+TEST_CASE("report: pool reuse table against the source runs, with hand-computed numbers") {
+  TempDir dir;
+  const auto a = dir.path() / "cellA", b = dir.path() / "cellB";
+  build_stores(a, b);
+  // Reuse study in store A: the kHpA pools at 200 labels trained with wrn-28-2. Reuse accuracy
+  // = 0.60 (random) or 0.65 (entropy) + 0.01 * seed; one entropy run is still running.
+  {
+    Store s(a / "quarry.db");
+    for (const std::string strategy : {"random", "entropy"})
+      for (int seed = 1; seed <= 3; ++seed) {
+        RunRecord r;
+        r.id = fmt::format("reusestudy-{}-s{}", strategy, seed);
+        r.study = "reusestudy";
+        r.kind = "reuse";
+        r.strategy = strategy;
+        r.seed = seed;
+        r.dataset = "cifar10";
+        r.model = "wide_resnet";
+        r.status = "running";
+        r.source_run = fmt::format("hpstudy-{}-A-s{}", strategy, seed);
+        r.source_size = 200;
+        r.hp_label = "lr=0.05 wd=0.0005";
+        s.create_run(r);
+        CycleRecord c;
+        c.labeled = 200;
+        c.test_accuracy = (strategy == "random" ? 0.60 : 0.65) + 0.01 * seed;
+        s.add_cycle(r.id, c);
+        if (!(strategy == "entropy" && seed == 3)) s.set_run_status(r.id, "finished");
+      }
+  }
+  const std::vector<std::string> stores = {a.string(), b.string()};
+  // Only the reuse study selected: the source runs are still found for the comparison.
+  const auto data = report::load(stores, {"reusestudy"});
+  CHECK(data.runs.size() == 6);
+  const auto rows = report::reuse_table(data);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].strategy == "random");
+  CHECK(rows[1].strategy == "entropy");
+  for (const auto& r : rows) {
+    CHECK(r.dataset == "cifar10");
+    CHECK(r.source_model == "resnet18");
+    CHECK(r.model == "wide_resnet");
+    CHECK(r.size == 200);
+    CHECK(r.hp == "lr=0.05 wd=0.0005");
+    CHECK(r.reuse.n == 3);
+    CHECK(r.source.n == 3);
+  }
+  // Source accuracy at 200 labels (k = 2): base + 0.2 + spread * seed.
+  CHECK(rows[0].source.mean == doctest::Approx(0.50 + 0.2 + 0.02));
+  CHECK(rows[1].source.mean == doctest::Approx(0.55 + 0.2 + 0.04));
+  CHECK(rows[0].reuse.mean == doctest::Approx(0.62));
+  CHECK(rows[1].reuse.mean == doctest::Approx(0.67));
+  CHECK(rows[1].reuse.std == doctest::Approx(pop_std({0.66, 0.67, 0.68})));
+  CHECK_FALSE(rows[0].vs_random.has_value());
+  REQUIRE(rows[1].vs_random.has_value());
+  CHECK(*rows[1].vs_random == doctest::Approx(0.05));
+  CHECK_FALSE(rows[0].unfinished);
+  CHECK(rows[1].unfinished);
+  const auto md = report::reuse_markdown(rows);
+  CHECK(md.find("| entropy | 79.00 ± 1.63 | 67.00 ± 0.82 `*` | +5.00 |") != std::string::npos);
+
+  report::ReportOptions o;
+  o.results = stores;
+  o.runs = {"reusestudy"};
+  o.out = dir.path() / "report";
+  o.render_png = false;
+  report::write_report(o);
+  const auto csv = read_csv(o.out / "reuse.csv");
+  REQUIRE(csv.size() == 2);
+  CHECK(csv[1].at("strategy") == "entropy");
+  CHECK(std::stod(csv[1].at("vs_random")) == doctest::Approx(0.05));
+  CHECK(csv[1].at("unfinished") == "1");
+  const auto page = slurp(o.out / "index.html");
+  CHECK(page.find("Pool reuse with other models") != std::string::npos);
+  CHECK(page.find("pools collected with resnet18, trained with wide_resnet") != std::string::npos);
+  // No reuse runs: no section on the page, an empty table in the files.
+  o.runs = {"hpstudy"};
+  o.out = dir.path() / "report2";
+  report::write_report(o);
+  CHECK(slurp(o.out / "index.html").find("Pool reuse with other models") == std::string::npos);
+  CHECK(read_csv(o.out / "reuse.csv").empty());
+}

@@ -58,6 +58,14 @@ TEST_CASE("a saved pool trains another architecture, linked to its source run an
   }
   CHECK(store.cycles(ids[1])[0].labeled == 30);
 
+  // A study name stands for every active-learning run of the study (not the reuse runs).
+  ReuseRequest study = r;
+  study.pools = {p.name + "@20"};
+  const auto by_study = reuse_pools(study, host(), log);
+  REQUIRE(by_study.size() == 1);
+  CHECK(store.find_run(by_study[0])->source_run == src.run_id);
+  CHECK(store.find_run(by_study[0])->hp_label.rfind("lr=", 0) == 0);
+
   ReuseRequest bad = r;
   bad.pools = {src.run_id + "@25"};
   CHECK_THROWS_WITH_AS(reuse_pools(bad, host(), log), doctest::Contains("never trained on 25 labels"), Error);

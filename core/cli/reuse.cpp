@@ -11,10 +11,13 @@ QUARRY_COMMAND(57) {
       "Train the pipeline's model and training setting on pools collected by earlier runs (pool reusability):\n"
       "one 'reuse' run per pool, linked to its source run and size, with test accuracy, NLL and ECE.\n"
       "  quarry reuse configs/quickstart.toml --set model.name=resnet18 --pool quickstart-entropy@400\n"
-      "  quarry reuse configs/quickstart.toml --pool RUN_A@300 --pool RUN_B@300 --tune   (HP search first)");
+      "  quarry reuse configs/quickstart.toml --pool RUN_A@300 --pool RUN_B@300 --tune   (HP search first)\n"
+      "  quarry reuse configs/paper/reuse_wrn.toml --pool table1-cifar10@2000   (every run of a study)");
   reuse->add_option("pipeline", o->pipeline, "pipeline TOML file: the target [model], [train], [dataset] ([hpo] with --tune)")
       ->required();
-  reuse->add_option("--pool", o->pools, "run RUN's pool at SIZE labels (default: all), repeatable");
+  reuse->add_option("--pool", o->pools,
+                    "RUN@SIZE: run RUN's pool at SIZE labels (default: its last); RUN may be an id, a unique id prefix\n"
+                    "or a study name (every active-learning run of the study); repeatable");
   reuse->add_option("--pool-file", o->pool_files, "a pool JSON file (quarry pool export), repeatable");
   reuse->add_option("--set", o->sets, "override a key: --set model.name=vgg11_bn --set train.lr=0.05 (repeatable)");
   reuse->add_flag("--tune", o->tune, "run the hyper-parameter search on each pool, then train with the best setting");
