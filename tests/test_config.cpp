@@ -1,8 +1,12 @@
 #include "testing.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "core/config.hpp"
+#include "core/sweep.hpp"
 #include "quarry/error.hpp"
 #include "support.hpp"
 
@@ -113,4 +117,25 @@ TEST_CASE("initial labels beyond the budget, and a bad device") {
   text.replace(text.find("initial = 10"), 12, "initial = 100");
   CHECK(error_of(text).find("key 'al.initial': 100 initial labels exceed the budget of 40") != std::string::npos);
   CHECK(error_of(synthetic_pipeline("r"), {"run.device=gpu"}).find("key 'run.device'") != std::string::npos);
+}
+
+TEST_CASE("every pipeline and sweep under configs/ loads") {
+  namespace fs = std::filesystem;
+  std::size_t pipelines = 0, sweeps = 0;
+  for (const auto& e : fs::recursive_directory_iterator(fs::path(QUARRY_SOURCE_DIR) / "configs")) {
+    if (e.path().extension() != ".toml") continue;
+    CAPTURE(e.path().string());
+    std::ifstream in(e.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    if (text.str().find("\n[sweep]") != std::string::npos || text.str().rfind("[sweep]", 0) == 0) {
+      CHECK_NOTHROW(load_sweep(e.path().string(), &quarry::testing::host()));
+      ++sweeps;
+    } else {
+      CHECK_NOTHROW(load_pipeline(e.path().string(), {}, &quarry::testing::host()));
+      ++pipelines;
+    }
+  }
+  CHECK(pipelines >= 5);
+  CHECK(sweeps >= 3);
 }
