@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -790,6 +791,10 @@ SweepSummary run_sweep_slurm(const Sweep& sweep, const SlurmOptions& opts, std::
     out.flush();
     return sum;
   }
+  // With --wait, Ctrl-C (or SIGTERM) cancels the array: the user is watching it in the foreground.
+  // Losing the terminal (SIGHUP) does not: the array runs on, as after a submission without --wait.
+  std::optional<InterruptGuard> interrupt;
+  if (opts.wait) interrupt.emplace();
   auto [rc, text] = shell("sbatch --parsable " + shell_quote(script_file.string()));
   if (rc != 0)
     throw Error("sbatch failed (exit status " + std::to_string(rc) + "): " + trim(text) +
@@ -812,8 +817,18 @@ SweepSummary run_sweep_slurm(const Sweep& sweep, const SlurmOptions& opts, std::
   const double t0 = now_seconds();
   std::size_t last_finished = static_cast<std::size_t>(-1);
   int squeue_errors = 0;
+  bool cancelled = false;
   for (;;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(opts.poll_seconds * 1000)));
+    for (double slept = 0; slept < opts.poll_seconds && !g_interrupted; slept += 0.1)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (g_interrupted && !cancelled) {
+      cancelled = true;
+      auto [crc, ctext] = shell("scancel " + job);
+      out << (crc == 0 ? fmt::format("\ninterrupted: cancelled job {}; finished cells are kept, run the sweep again "
+                                     "to submit the rest\n", job)
+                       : fmt::format("\ninterrupted, but `scancel {}` failed: {}\n", job, trim(ctext)));
+      out.flush();
+    }
     auto [qrc, qtext] = shell("squeue -h -j " + job + " -o %i");
     bool gone = false;
     std::size_t queued = 0;
@@ -843,16 +858,21 @@ SweepSummary run_sweep_slurm(const Sweep& sweep, const SlurmOptions& opts, std::
   export_csv(sweep);
   const auto st = cell_statuses(sweep);
   for (auto i : pending) {
-    if (st[i] == "finished") ++sum.finished;
-    else {
+    if (st[i] == "finished") {
+      ++sum.finished;
+    } else if (cancelled) {
+      ++sum.interrupted;
+    } else {
       ++sum.failed;
       out << fmt::format("FAILED {} (run status: {}); see {}/{}-{}_{}.err\n", sweep.cells[i].id,
                          st[i].empty() ? "never started" : st[i], dir.string(), sweep.name, job, i);
     }
   }
   out << "\n" << sweep_table(sweep);
-  out << fmt::format("\nsweep {}: {} finished, {} failed, {} skipped (finished before) of {} cells; job {}\n",
-                     sweep.name, sum.finished, sum.failed, sum.skipped, sum.total, job);
+  out << fmt::format("\nsweep {}: {} finished, {} failed, {}{} skipped (finished before) of {} cells; job {}\n",
+                     sweep.name, sum.finished, sum.failed,
+                     cancelled ? fmt::format("{} cancelled, ", sum.interrupted) : std::string(), sum.skipped,
+                     sum.total, job);
   out.flush();
   return sum;
 }

@@ -1,11 +1,17 @@
 #include "testing.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "core/active_learning.hpp"
 #include "core/config.hpp"
@@ -322,4 +328,58 @@ TEST_CASE("the slurm executor runs a job array into the store (needs a running S
     CHECK(store.cycles(c.id).size() == 2);
     CHECK(store.acquired(c.id).size() == 20);
   }
+}
+
+TEST_CASE("Ctrl-C while waiting on a slurm array cancels it (needs a running Slurm)") {
+  if (!slurm_up()) {
+    const char* req = std::getenv("QUARRY_REQUIRE_SLURM");
+    if (req && std::string(req) == "1")
+      FAIL("QUARRY_REQUIRE_SLURM=1 but `sinfo` does not answer; start Slurm with scripts/slurm-up.sh");
+    MESSAGE("skipped: Slurm is not up (`sinfo` does not answer); scripts/slurm-up.sh starts a local one");
+    return;
+  }
+  SweepDir d(kSmall);
+  const Sweep s = load_sweep(d.sweep_file, &host());
+  // Tasks that would run for minutes: a stand-in for quarry that only sleeps.
+  const auto slow = std::filesystem::path(s.results).parent_path() / "slow-quarry.sh";
+  std::ofstream(slow) << "#!/bin/sh\nexec sleep 300\n";
+  std::filesystem::permissions(slow, std::filesystem::perms::owner_all);
+  SlurmOptions opts;
+  opts.quarry_exe = slow.string();
+  opts.wait = true;
+  opts.poll_seconds = 1;
+  opts.cpus_per_task = 1;
+  const auto script_file = std::filesystem::path(s.results) / "slurm" / "tiny.sbatch";
+  // Ctrl-C once the array has been submitted (the script is written just before sbatch).
+  std::thread ctrl_c([&] {
+    for (int i = 0; i < 300 && !std::filesystem::exists(script_file); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    kill(getpid(), SIGINT);
+  });
+  struct sigaction before {};
+  sigaction(SIGINT, nullptr, &before);
+  std::ostringstream out;
+  const auto sum = run_sweep_slurm(s, opts, out);
+  ctrl_c.join();
+  INFO(out.str());
+  CHECK(out.str().find("interrupted: cancelled job") != std::string::npos);
+  CHECK(sum.interrupted == s.cells.size());
+  CHECK(sum.failed == 0);
+  CHECK(sum.exit_code() != 0);
+  const auto text = out.str();
+  const auto at = text.find("job id: ");
+  REQUIRE(at != std::string::npos);
+  const auto job = text.substr(at + 8, text.find('\n', at) - at - 8);
+  FILE* q = popen(("squeue -h -j " + job + " -o %i 2>/dev/null").c_str(), "r");
+  REQUIRE(q != nullptr);
+  char buf[256];
+  const bool listed = std::fgets(buf, sizeof buf, q) != nullptr;
+  pclose(q);
+  CHECK_FALSE(listed);  // cancelled, not left running
+  // The SIGINT disposition from before the sweep is back.
+  struct sigaction now {};
+  sigaction(SIGINT, nullptr, &now);
+  const bool restored = now.sa_handler == before.sa_handler;
+  CHECK(restored);
 }

@@ -58,7 +58,8 @@ QUARRY_COMMAND(15) {
   sw->add_option("--time", o->time, "slurm: time limit per cell, e.g. 12:00:00");
   sw->add_option("--gpus", o->gpus, "slurm: GPUs per cell (--gres=gpu:N)")->check(CLI::NonNegativeNumber);
   sw->add_option("--cpus-per-task", o->cpus, "slurm: CPUs per cell; run.threads follows it")->check(CLI::NonNegativeNumber);
-  sw->add_flag("--wait", o->wait, "slurm: wait for the job array to finish, then print the summary");
+  sw->add_flag("--wait", o->wait,
+               "slurm: wait for the job array to finish, then print the summary; Ctrl-C while waiting cancels the array");
   sw->add_option("--poll", o->poll, "slurm: seconds between squeue polls with --wait")->capture_default_str();
   return [o, &g] {
     static quarry::SpdLogger log(quarry::console_logger());
