@@ -74,6 +74,17 @@ bool slurm_up() {
   return ::pclose(f) == 0 && !out.empty();
 }
 
+// Whether the Slurm tests can run: false (with a message) when Slurm is not up, a failure
+// when QUARRY_REQUIRE_SLURM=1 (CI) says it must be.
+bool slurm_or_skip() {
+  if (slurm_up()) return true;
+  const char* req = std::getenv("QUARRY_REQUIRE_SLURM");
+  if (req && std::string(req) == "1")
+    FAIL("QUARRY_REQUIRE_SLURM=1 but `sinfo` does not answer; start Slurm with scripts/slurm-up.sh");
+  MESSAGE("skipped: Slurm is not up (`sinfo` does not answer); scripts/slurm-up.sh starts a local one");
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("a sweep expands to the cartesian product with deterministic ids and its overrides") {
@@ -284,13 +295,7 @@ TEST_CASE("a failing cell makes the local sweep fail and is reported") {
 }
 
 TEST_CASE("the slurm executor runs a job array into the store (needs a running Slurm)") {
-  if (!slurm_up()) {
-    const char* req = std::getenv("QUARRY_REQUIRE_SLURM");
-    if (req && std::string(req) == "1")
-      FAIL("QUARRY_REQUIRE_SLURM=1 but `sinfo` does not answer; start Slurm with scripts/slurm-up.sh");
-    MESSAGE("skipped: Slurm is not up (`sinfo` does not answer); scripts/slurm-up.sh starts a local one");
-    return;
-  }
+  if (!slurm_or_skip()) return;
   SweepDir d(kSmall);
   const Sweep s = load_sweep(d.sweep_file, &host());
   // One cell finished beforehand is left out of the array.
@@ -331,13 +336,7 @@ TEST_CASE("the slurm executor runs a job array into the store (needs a running S
 }
 
 TEST_CASE("Ctrl-C while waiting on a slurm array cancels it (needs a running Slurm)") {
-  if (!slurm_up()) {
-    const char* req = std::getenv("QUARRY_REQUIRE_SLURM");
-    if (req && std::string(req) == "1")
-      FAIL("QUARRY_REQUIRE_SLURM=1 but `sinfo` does not answer; start Slurm with scripts/slurm-up.sh");
-    MESSAGE("skipped: Slurm is not up (`sinfo` does not answer); scripts/slurm-up.sh starts a local one");
-    return;
-  }
+  if (!slurm_or_skip()) return;
   SweepDir d(kSmall);
   const Sweep s = load_sweep(d.sweep_file, &host());
   // Tasks that would run for minutes: a stand-in for quarry that only sleeps.

@@ -15,7 +15,8 @@ steps=${STEPS:-30} warmup=${WARMUP:-5} threads=${THREADS:-2} repeat=${REPEAT:-3}
 # The Python side must run the same torch as the C++ build: Debian's python3-torch for
 # Debian's LibTorch 1.13, the .venv's wheel for the PyPI 2.x build.
 if [ -z "${PYTHON:-}" ]; then
-  case $(grep -o 'Torch_DIR:PATH=.*' "$build/CMakeCache.txt" || true) in
+  # -DTorch_DIR=... on the command line is cached as Torch_DIR:UNINITIALIZED, else :PATH.
+  case $(grep -o '^Torch_DIR:[A-Z]*=.*' "$build/CMakeCache.txt" || true) in
     *.venv*) PYTHON=$root/.venv/bin/python ;;
     *) PYTHON=/usr/bin/python3 ;;
   esac
