@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <unistd.h>
 
@@ -10,11 +9,6 @@
 #include <boost/dll/shared_library.hpp>
 
 #include "quarry/error.hpp"
-
-#ifndef QUARRY_BUILD_PLUGIN_DIR
-#define QUARRY_BUILD_PLUGIN_DIR ""
-#define QUARRY_BUILD_BIN_DIR ""
-#endif
 
 namespace quarry {
 
@@ -72,12 +66,13 @@ std::vector<fs::path> PluginHost::search_path(const std::vector<std::string>& ex
     }
   }
   const auto exe = executable_dir();
-  // The build tree's plugins, for binaries running from the build tree only (an
-  // installed quarry uses its own lib/quarry/plugins).
+  // The build tree's plugins, for binaries running from a build tree (<build>/bin, with
+  // <build>/CMakeCache.txt): found from the executable's location, so a build folder copied
+  // elsewhere (to a GPU machine, say) still finds its plugins. An installed quarry uses its
+  // own lib/quarry/plugins.
   std::error_code ec;
-  if (std::strlen(QUARRY_BUILD_PLUGIN_DIR) > 0 && !exe.empty() &&
-      fs::equivalent(exe, fs::path(QUARRY_BUILD_BIN_DIR), ec))
-    out.emplace_back(QUARRY_BUILD_PLUGIN_DIR);
+  if (!exe.empty() && fs::is_regular_file(exe.parent_path() / "CMakeCache.txt", ec))
+    out.push_back(exe.parent_path() / "plugins");
   if (!exe.empty()) out.push_back(exe.parent_path() / "lib" / "quarry" / "plugins");
   return out;
 }

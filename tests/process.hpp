@@ -19,12 +19,12 @@
 #include <thread>
 #include <vector>
 
+#include "paths.hpp"
+
 extern char** environ;
 
 namespace quarry::testing {
 
-/// The quarry executable of this build.
-inline std::string quarry_binary() { return QUARRY_BINARY_DIR "/bin/quarry"; }
 
 struct ProcessResult {
   bool exited = false;  ///< false: ended by a signal

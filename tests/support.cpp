@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include <cstdlib>
+#include <fstream>
 #include <random>
 
 #include "core/log.hpp"
@@ -17,12 +19,41 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+namespace fs = std::filesystem;
+
+const fs::path& binary_dir() {
+  static const fs::path dir = [] {
+    if (const char* env = std::getenv("QUARRY_TEST_BINARY_DIR"); env && *env) return fs::path(env);
+    std::error_code ec;
+    const auto exe = fs::read_symlink("/proc/self/exe", ec);
+    return ec ? fs::current_path() : exe.parent_path().parent_path();
+  }();
+  return dir;
+}
+
+const fs::path& source_dir() {
+  static const fs::path dir = [] {
+    if (const char* env = std::getenv("QUARRY_TEST_SOURCE_DIR"); env && *env) return fs::path(env);
+    std::ifstream cache(binary_dir() / "CMakeCache.txt");
+    const std::string key = "CMAKE_HOME_DIRECTORY:INTERNAL=";
+    std::error_code ec;
+    for (std::string line; std::getline(cache, line);)
+      if (line.rfind(key, 0) == 0 && fs::is_directory(line.substr(key.size()), ec)) return fs::path(line.substr(key.size()));
+    return binary_dir().parent_path();
+  }();
+  return dir;
+}
+
+fs::path plugin_dir() { return binary_dir() / "plugins"; }
+fs::path test_plugin_dir() { return binary_dir() / "tests" / "test_plugins"; }
+std::string quarry_binary() { return (binary_dir() / "bin" / "quarry").string(); }
+
 const PluginHost& host() {
   static SpdLogger log(console_logger());
   static PluginHost h = [] {
     PluginHost ph(log);
-    ph.load_directory(QUARRY_BINARY_DIR "/plugins");
-    ph.load_directory(QUARRY_TEST_PLUGIN_DIR);
+    ph.load_directory(plugin_dir());
+    ph.load_directory(test_plugin_dir());
     return ph;
   }();
   return h;

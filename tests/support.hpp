@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/plugin_host.hpp"
+#include "paths.hpp"
 #include "quarry/logger.hpp"
 
 namespace quarry::testing {

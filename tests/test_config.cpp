@@ -11,6 +11,7 @@
 #include "support.hpp"
 
 using namespace quarry;
+using quarry::testing::source_dir;
 using quarry::testing::host;
 using quarry::testing::synthetic_pipeline;
 
@@ -122,7 +123,7 @@ TEST_CASE("initial labels beyond the budget, and a bad device") {
 TEST_CASE("every pipeline and sweep under configs/ loads") {
   namespace fs = std::filesystem;
   std::size_t pipelines = 0, sweeps = 0;
-  for (const auto& e : fs::recursive_directory_iterator(fs::path(QUARRY_SOURCE_DIR) / "configs")) {
+  for (const auto& e : fs::recursive_directory_iterator(source_dir() / "configs")) {
     if (e.path().extension() != ".toml") continue;
     CAPTURE(e.path().string());
     std::ifstream in(e.path());

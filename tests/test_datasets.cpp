@@ -17,8 +17,10 @@
 #include "formats/cifar.hpp"
 #include "formats/idx.hpp"
 #include "quarry/error.hpp"
+#include "paths.hpp"
 
 using namespace quarry;
+using quarry::testing::plugin_dir;
 namespace fs = std::filesystem;
 namespace qf = quarry::formats;
 
@@ -134,7 +136,7 @@ void write_idx_dir(const fs::path& dir) {
 DatasetData load(const std::string& component, Params params) {
   QuietLogger log;
   PluginHost host(log);
-  host.load_directory(QUARRY_BINARY_DIR "/plugins");
+  host.load_directory(plugin_dir());
   auto d = host.make_dataset(component, std::move(params))->load(log);
   validate_dataset(d, component);
   return d;
@@ -413,7 +415,7 @@ TEST_CASE("fuzz corpus and regressions: every input parses or throws quarry::Err
   int files = 0;
   for (const char* kind : {"corpus", "regressions"})
     for (const char* target : {"idx", "cifar"}) {
-      const fs::path dir = fs::path(QUARRY_SOURCE_DIR) / "tests" / "fuzz" / kind / target;
+      const fs::path dir = quarry::testing::source_dir() / "tests" / "fuzz" / kind / target;
       if (!fs::is_directory(dir)) continue;
       for (const auto& entry : fs::directory_iterator(dir)) {
         if (!entry.is_regular_file()) continue;

@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kHostile = QUARRY_SOURCE_DIR "/tests/hostile";
+const fs::path kHostile = quarry::testing::source_dir() / "tests" / "hostile";
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t");
@@ -264,8 +264,8 @@ TEST_CASE("hostile plugins: bad answers and failures name the plugin; the run is
     std::ofstream(pipeline) << text;
     const std::string plugin = c.strategy.find("throws_on") != std::string::npos ? "throws_on_construction" : "misbehaving";
     // The message names the component and its library, then the problem.
-    const std::string expected = "strategy '" + plugin + "' (" + std::string(QUARRY_TEST_PLUGIN_DIR) + "/misbehaving.so)";
-    expect_clean_failure({"--plugin-path", QUARRY_TEST_PLUGIN_DIR, "run", pipeline.string()}, expected, dir.path(),
+    const std::string expected = "strategy '" + plugin + "' (" + (test_plugin_dir() / "misbehaving.so").string() + ")";
+    expect_clean_failure({"--plugin-path", test_plugin_dir().string(), "run", pipeline.string()}, expected, dir.path(),
                          dir.path() / "out.log");
     std::ifstream log(dir.path() / "out.log");
     std::stringstream all;
@@ -289,7 +289,7 @@ TEST_CASE("refused plugin libraries are named with the reason, and a pipeline ne
     TempDir dir;
     const auto plugins = dir.path() / "plugins";
     fs::create_directories(plugins);
-    fs::copy_file(fs::path(QUARRY_TEST_PLUGIN_DIR) / library, plugins / library);
+    fs::copy_file(test_plugin_dir() / library, plugins / library);
     // `quarry plugins` lists it as refused, with the reason, and succeeds.
     const auto listing = run_process({quarry_binary(), "--plugin-path", plugins.string(), "plugins"}, dir.path() / "l.log");
     CHECK(listing.exit_code == 0);
@@ -315,7 +315,7 @@ TEST_CASE("refused plugin libraries are named with the reason, and a pipeline ne
 TEST_CASE("pipeline fuzzer corpus and regressions: every input parses or throws quarry::Error") {
   int inputs = 0;
   for (const char* kind : {"corpus", "regressions"}) {
-    const fs::path dir = fs::path(QUARRY_SOURCE_DIR) / "tests" / "fuzz" / kind / "pipeline";
+    const fs::path dir = source_dir() / "tests" / "fuzz" / kind / "pipeline";
     if (!fs::is_directory(dir)) continue;
     for (const auto& e : fs::directory_iterator(dir)) {
       if (!e.is_regular_file()) continue;

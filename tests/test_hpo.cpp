@@ -15,6 +15,8 @@
 #include "support.hpp"
 
 using namespace quarry;
+using quarry::testing::plugin_dir;
+using quarry::testing::test_plugin_dir;
 using quarry::testing::CaptureLogger;
 using quarry::testing::host;
 using quarry::testing::synthetic_pipeline;
@@ -261,7 +263,7 @@ TEST_CASE("quarry tune: a tune run on a run's pool, stored and resumable") {
     source = run_active_learning(p, 0, 1, host(), store).run_id;
   }
   GlobalOptions g;
-  g.plugin_paths = {QUARRY_BINARY_DIR "/plugins", QUARRY_TEST_PLUGIN_DIR};
+  g.plugin_paths = {plugin_dir().string(), test_plugin_dir().string()};
   TuneRequest r;
   r.pipeline = file;
   r.pool = source + "@20";

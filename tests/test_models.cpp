@@ -11,8 +11,10 @@
 
 #include "core/plugin_host.hpp"
 #include "quarry/error.hpp"
+#include "paths.hpp"
 
 using namespace quarry;
+using quarry::testing::plugin_dir;
 
 namespace {
 
@@ -26,7 +28,7 @@ const PluginHost& host() {
   static QuietLogger log;
   static PluginHost h = [] {
     PluginHost loaded(log);
-    loaded.load_directory(QUARRY_BINARY_DIR "/plugins");
+    loaded.load_directory(plugin_dir());
     return loaded;
   }();
   return h;

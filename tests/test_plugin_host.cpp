@@ -3,8 +3,10 @@
 #include "core/log.hpp"
 #include "core/plugin_host.hpp"
 #include "quarry/error.hpp"
+#include "paths.hpp"
 
 using namespace quarry;
+using quarry::testing::test_plugin_dir;
 
 namespace {
 struct CaptureLogger : Logger {
@@ -18,7 +20,7 @@ struct CaptureLogger : Logger {
 TEST_CASE("mismatched plugins are refused with a reason and the others still load") {
   CaptureLogger log;
   PluginHost host(log);
-  host.load_directory(QUARRY_TEST_PLUGIN_DIR);
+  host.load_directory(test_plugin_dir());
   auto refused_for = [&](const std::string& stem) -> std::string {
     for (const auto& r : host.refused())
       if (r.file.find(stem) != std::string::npos) return r.reason;
@@ -43,7 +45,7 @@ TEST_CASE("mismatched plugins are refused with a reason and the others still loa
 TEST_CASE("unknown component names list what is available") {
   CaptureLogger log;
   PluginHost host(log);
-  host.load_directory(QUARRY_TEST_PLUGIN_DIR);
+  host.load_directory(test_plugin_dir());
   try {
     host.get(ComponentKind::Strategy, "nope");
     FAIL("expected an error");
@@ -56,7 +58,7 @@ TEST_CASE("unknown component names list what is available") {
 TEST_CASE("a plugin that throws while constructed is reported, not a crash") {
   CaptureLogger log;
   PluginHost host(log);
-  host.load_directory(QUARRY_TEST_PLUGIN_DIR);
+  host.load_directory(test_plugin_dir());
   Params p("strategy");
   CHECK_THROWS_WITH_AS(host.make_strategy("throws_on_construction", p),
                        doctest::Contains("deliberate failure in constructor"), Error);
@@ -65,7 +67,7 @@ TEST_CASE("a plugin that throws while constructed is reported, not a crash") {
 TEST_CASE("component parameters: unknown, mistyped, out of range") {
   CaptureLogger log;
   PluginHost host(log);
-  host.load_directory(QUARRY_TEST_PLUGIN_DIR);
+  host.load_directory(test_plugin_dir());
   Params unknown("strategy 'misbehaving'");
   unknown.set("colour", std::string("red"));
   CHECK_THROWS_WITH_AS(host.make_strategy("misbehaving", unknown), doctest::Contains("unknown parameter 'colour'"), Error);

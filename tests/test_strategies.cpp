@@ -8,8 +8,10 @@
 
 #include "core/plugin_host.hpp"
 #include "quarry/selection.hpp"
+#include "paths.hpp"
 
 using namespace quarry;
+using quarry::testing::plugin_dir;
 
 namespace {
 
@@ -64,7 +66,7 @@ class FixedContext : public QueryContext {
 struct Plugins {
   QuietLogger log;
   PluginHost host{log};
-  Plugins() { host.load_directory(QUARRY_BINARY_DIR "/plugins"); }
+  Plugins() { host.load_directory(plugin_dir()); }
   std::shared_ptr<Strategy> make(const std::string& name, Params p = Params("strategy")) {
     return host.make_strategy(name, std::move(p));
   }

@@ -27,7 +27,7 @@ using quarry::testing::TempDir;
 
 namespace {
 
-const char* kQuarry = QUARRY_BINARY_DIR "/bin/quarry";
+const std::string kQuarry = quarry::testing::quarry_binary();
 
 void write(const std::filesystem::path& file, const std::string& text) {
   std::ofstream(file) << text;

@@ -10,12 +10,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "quarry/selection.hpp"
@@ -109,9 +111,19 @@ int generate(const std::string& dir) {
 
 int time_case(const std::string& dir, const std::string& which, std::int64_t n, std::int64_t c, std::int64_t k) {
   torch::set_num_threads(2);
-  const auto features = read_npy(dir + "/features_" + std::to_string(n) + ".npy");
-  torch::Tensor other = which == "coreset" ? read_npy(dir + "/labeled.npy")
-                                           : read_npy(dir + "/probs_" + std::to_string(n) + "_" + std::to_string(c) + ".npy");
+  // QUARRY_BENCH_DEVICE=cuda times the kernels on the GPU (scripts/device-check.sh); peak
+  // memory is still the host's.
+  const char* dev_env = std::getenv("QUARRY_BENCH_DEVICE");
+  const torch::Device device(dev_env && *dev_env ? dev_env : "cpu");
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw std::runtime_error("QUARRY_BENCH_DEVICE=" + device.str() + " but CUDA is not available here");
+  const auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  const auto features = read_npy(dir + "/features_" + std::to_string(n) + ".npy").to(device);
+  torch::Tensor other = (which == "coreset" ? read_npy(dir + "/labeled.npy")
+                                            : read_npy(dir + "/probs_" + std::to_string(n) + "_" + std::to_string(c) + ".npy"))
+                            .to(device);
   const std::int64_t budget = std::int64_t{256} << 20;
   // Warm up as a DAL loop's process is warm when it selects (thread pools started, BLAS
   // buffers allocated): the same kernel once on a small slice. reference.py does the same.
@@ -124,6 +136,7 @@ int time_case(const std::string& dir, const std::string& which, std::int64_t n, 
   }
   { std::ofstream("/proc/self/clear_refs") << "5"; }  // reset VmHWM to the current RSS
   const auto rss_before = status_bytes("VmRSS:");
+  sync();
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::int64_t> picked;
   if (which == "coreset") {
@@ -132,6 +145,7 @@ int time_case(const std::string& dir, const std::string& which, std::int64_t n, 
     std::mt19937_64 rng(0);
     picked = quarry::badge_kmeanspp(other, features, k, rng, budget);
   }
+  sync();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto peak = status_bytes("VmHWM:") - rss_before;
   std::string picks;
