@@ -479,8 +479,7 @@ std::vector<std::string> peek_plugin_paths(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::stringstream buf;
     buf << in.rdbuf();
-    check_characters(buf.str(), path);
-    auto root = toml::parse(buf.str(), path);
+    const auto root = parse_toml(buf.str(), path);
     std::vector<std::string> out;
     if (auto* arr = root["run"]["plugin_paths"].as_array())
       for (auto& e : *arr)
@@ -500,17 +499,20 @@ Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& 
   return parse_pipeline(buf.str(), path, overrides, host);
 }
 
-Pipeline parse_pipeline(const std::string& text, const std::string& file, const std::vector<std::string>& overrides,
-                        const ComponentCatalog* host) {
+toml::table parse_toml(const std::string& text, const std::string& file) {
   check_characters(text, file);
-  toml::table root;
   try {
-    root = toml::parse(text, file);
+    return toml::parse(text, file);
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
     throw Error(file + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
                 ": TOML syntax error: " + std::string(e.description()));
   }
+}
+
+Pipeline parse_pipeline(const std::string& text, const std::string& file, const std::vector<std::string>& overrides,
+                        const ComponentCatalog* host) {
+  toml::table root = parse_toml(text, file);
   for (const auto& o : overrides) apply_override(root, o);
   struct OverrideScope {
     explicit OverrideScope(const std::vector<std::string>* o) { current_overrides = o; }

@@ -132,6 +132,11 @@ const std::vector<ParamSpec>& hpo_schema();
 /// Apply one "key.path=value" override to a TOML table (value parsed as TOML, else as a string).
 void apply_override(toml::table& root, const std::string& assignment);
 
+/// Parse TOML text read from `file`: characters toml++ cannot take safely are rejected first
+/// (check_characters), and a syntax error is an Error "file:line:column: TOML syntax error: ...".
+/// Every TOML file Quarry reads (pipelines, sweeps) goes through here.
+toml::table parse_toml(const std::string& text, const std::string& file);
+
 /// A TOML node's type as messages name it: table, array, string, integer, float, boolean, date/time.
 const char* toml_type_name(const toml::node& node);
 

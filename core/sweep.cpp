@@ -327,14 +327,7 @@ Sweep load_sweep(const std::string& path, const ComponentCatalog* host) {
 }
 
 Sweep parse_sweep(const std::string& text, const std::string& file, const ComponentCatalog* host) {
-  toml::table root;
-  try {
-    root = toml::parse(text, file);
-  } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    throw Error(file + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
-                ": TOML syntax error: " + std::string(e.description()));
-  }
+  const toml::table root = parse_toml(text, file);
   check_keys(root, "", file, {"sweep", "grid", "slurm"});
   auto section = [&](const std::string& name, bool required) { return toml_section(root, name, file, required); };
   static const toml::table empty;

@@ -382,3 +382,12 @@ TEST_CASE("Ctrl-C while waiting on a slurm array cancels it (needs a running Slu
   const bool restored = now.sa_handler == before.sa_handler;
   CHECK(restored);
 }
+
+TEST_CASE("a sweep file goes through the same character check as a pipeline") {
+  // toml++ has undefined behaviour on some non-ASCII characters outside strings (found by the
+  // pipeline fuzzer); sweep files are refused with the position as pipelines are.
+  const auto e = error_of("[sweep]\nbase = \"base.toml\" \xc3\xa9\n");
+  INFO(e);
+  CHECK(e.find("sweep.toml:2:20") != std::string::npos);
+  CHECK(e.find("U+00E9") != std::string::npos);
+}
