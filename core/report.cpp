@@ -118,6 +118,13 @@ const RunData* ReportData::find(const std::string& id) const {
   return nullptr;
 }
 
+const RunData* ReportData::find_source(const std::string& id) const {
+  if (const RunData* r = find(id)) return r;
+  for (const auto& r : sources)
+    if (r.run.id == id) return &r;
+  return nullptr;
+}
+
 ReportData load(const std::vector<std::string>& results, const std::vector<std::string>& selectors) {
   ReportData data;
   std::vector<RunData> all;
@@ -699,9 +706,7 @@ std::vector<ReuseRow> reuse_table(const ReportData& data) {
   std::map<Key, std::map<std::string, Acc>> groups;  // -> strategy -> values
   for (const auto& r : data.runs) {
     if (r.run.kind != "reuse") continue;
-    const RunData* src = r.run.source_run.empty() ? nullptr : data.find(r.run.source_run);
-    for (const auto& other : data.sources)
-      if (!src && other.run.id == r.run.source_run) src = &other;
+    const RunData* src = r.run.source_run.empty() ? nullptr : data.find_source(r.run.source_run);
     const std::int64_t size = r.run.source_size > 0 ? r.run.source_size : (r.cycles.empty() ? 0 : r.cycles.front().labeled);
     Key key{r.run.dataset, src ? src->run.model : "?", r.run.model, r.hp, size};
     const std::string strategy = !r.run.strategy.empty() ? r.run.strategy : src ? strategy_of(src->run) : "?";

@@ -48,7 +48,8 @@ struct ReportData {
   std::vector<SearchData> searches;  ///< searches on the selected runs' pools
   std::vector<RunData> sources;      ///< al runs not selected whose pools selected reuse runs used
   std::vector<std::string> warnings;
-  const RunData* find(const std::string& id) const;
+  const RunData* find(const std::string& id) const;         ///< among `runs`
+  const RunData* find_source(const std::string& id) const;  ///< among `runs`, then `sources`
 };
 
 /// Read and merge the stores (a run id found in two stores: the copy with more cycles wins),
