@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/store.hpp"
+#include "core/store/store.hpp"
 
 namespace quarry::testing {
 

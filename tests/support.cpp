@@ -4,7 +4,7 @@
 #include <fstream>
 #include <random>
 
-#include "core/log.hpp"
+#include "core/util/log.hpp"
 
 namespace quarry::testing {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/plugin_host.hpp"
+#include "core/host/plugin_host.hpp"
 #include "paths.hpp"
 #include "quarry/logger.hpp"
 

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/config.hpp"
-#include "core/sweep.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/sweep/sweep.hpp"
 #include "quarry/error.hpp"
 #include "support.hpp"
 

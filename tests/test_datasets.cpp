@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/plugin_host.hpp"
+#include "core/host/plugin_host.hpp"
 #include "formats/bytes.hpp"
 #include "formats/cifar.hpp"
 #include "formats/idx.hpp"

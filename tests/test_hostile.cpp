@@ -13,8 +13,8 @@
 #include <set>
 #include <sstream>
 
-#include "core/config.hpp"
-#include "core/store.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/store/store.hpp"
 #include "process.hpp"
 #include "quarry/error.hpp"
 #include "store_checks.hpp"

@@ -7,10 +7,10 @@
 
 #include <torch/torch.h>
 
-#include "core/active_learning.hpp"
-#include "core/config.hpp"
+#include "core/al/loop.hpp"
+#include "core/pipeline/pipeline.hpp"
 #include "core/hpo/tune.hpp"
-#include "core/store.hpp"
+#include "core/store/store.hpp"
 #include "quarry/error.hpp"
 #include "support.hpp"
 

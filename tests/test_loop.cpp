@@ -2,9 +2,9 @@
 
 #include <set>
 
-#include "core/active_learning.hpp"
-#include "core/config.hpp"
-#include "core/store.hpp"
+#include "core/al/loop.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/store/store.hpp"
 #include "quarry/error.hpp"
 #include "support.hpp"
 

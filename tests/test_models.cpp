@@ -9,7 +9,7 @@
 
 #include <torch/torch.h>
 
-#include "core/plugin_host.hpp"
+#include "core/host/plugin_host.hpp"
 #include "quarry/error.hpp"
 #include "paths.hpp"
 

@@ -1,7 +1,7 @@
 #include "testing.hpp"
 
-#include "core/log.hpp"
-#include "core/plugin_host.hpp"
+#include "core/util/log.hpp"
+#include "core/host/plugin_host.hpp"
 #include "quarry/error.hpp"
 #include "paths.hpp"
 

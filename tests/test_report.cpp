@@ -11,8 +11,8 @@
 #include <set>
 #include <sstream>
 
-#include "core/report.hpp"
-#include "core/store.hpp"
+#include "core/report/report.hpp"
+#include "core/store/store.hpp"
 #include "quarry/error.hpp"
 #include "support.hpp"
 

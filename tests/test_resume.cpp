@@ -6,7 +6,7 @@
 #include <fstream>
 #include <random>
 
-#include "core/store.hpp"
+#include "core/store/store.hpp"
 #include "process.hpp"
 #include "store_checks.hpp"
 #include "support.hpp"

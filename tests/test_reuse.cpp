@@ -2,11 +2,11 @@
 
 #include <fstream>
 
-#include "core/active_learning.hpp"
-#include "core/config.hpp"
-#include "core/log.hpp"
-#include "core/reuse.hpp"
-#include "core/store.hpp"
+#include "core/al/loop.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/util/log.hpp"
+#include "core/al/reuse.hpp"
+#include "core/store/store.hpp"
 #include "quarry/error.hpp"
 #include "support.hpp"
 

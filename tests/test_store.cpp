@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "core/store.hpp"
+#include "core/store/store.hpp"
 #include "support.hpp"
 
 using namespace quarry;

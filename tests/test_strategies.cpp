@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "core/plugin_host.hpp"
+#include "core/host/plugin_host.hpp"
 #include "quarry/selection.hpp"
 #include "paths.hpp"
 

@@ -13,10 +13,10 @@
 #include <sstream>
 #include <thread>
 
-#include "core/active_learning.hpp"
-#include "core/config.hpp"
-#include "core/store.hpp"
-#include "core/sweep.hpp"
+#include "core/al/loop.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/store/store.hpp"
+#include "core/sweep/sweep.hpp"
 #include "quarry/error.hpp"
 #include "support.hpp"
 

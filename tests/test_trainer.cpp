@@ -2,9 +2,9 @@
 
 #include <torch/torch.h>
 
-#include "core/config.hpp"
-#include "core/experiment.hpp"
-#include "core/trainer.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/training/experiment.hpp"
+#include "core/training/trainer.hpp"
 #include "support.hpp"
 
 using namespace quarry;

@@ -21,10 +21,10 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
-#include "core/experiment.hpp"
-#include "core/plugin_host.hpp"
-#include "core/process.hpp"
-#include "core/trainer.hpp"
+#include "core/training/experiment.hpp"
+#include "core/host/plugin_host.hpp"
+#include "core/util/allocator.hpp"
+#include "core/training/trainer.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "core/commands.hpp"
+#include "core/cli/commands.hpp"
 
 namespace quarry::cli {
 

@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "core/cli/cli.hpp"
-#include "core/process.hpp"
+#include "core/util/allocator.hpp"
 #include "quarry/error.hpp"
 #include "quarry/version.hpp"
 

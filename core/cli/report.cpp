@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "core/cli/cli.hpp"
-#include "core/report.hpp"
+#include "core/report/report.hpp"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // quarry reuse: train another architecture (or other hyper-parameters) on saved pools.
 #include "core/cli/cli.hpp"
-#include "core/reuse.hpp"
+#include "core/al/reuse.hpp"
 
 namespace {
 

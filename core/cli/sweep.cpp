@@ -4,10 +4,10 @@
 #include <toml++/toml.h>
 
 #include "core/cli/cli.hpp"
-#include "core/config.hpp"
-#include "core/log.hpp"
-#include "core/plugin_host.hpp"
-#include "core/sweep.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/util/log.hpp"
+#include "core/host/plugin_host.hpp"
+#include "core/sweep/sweep.hpp"
 #include "quarry/error.hpp"
 
 namespace {

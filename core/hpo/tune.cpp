@@ -19,11 +19,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "core/active_learning.hpp"
-#include "core/data.hpp"
-#include "core/log.hpp"
-#include "core/plugin_host.hpp"
-#include "core/trainer.hpp"
+#include "core/al/loop.hpp"
+#include "core/data/device_data.hpp"
+#include "core/util/log.hpp"
+#include "core/host/plugin_host.hpp"
+#include "core/training/trainer.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry {

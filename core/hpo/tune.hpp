@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "core/active_learning.hpp"
-#include "core/commands.hpp"
-#include "core/config.hpp"
-#include "core/experiment.hpp"
+#include "core/al/loop.hpp"
+#include "core/cli/commands.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/training/experiment.hpp"
 #include "core/hpo/sampler.hpp"
-#include "core/store.hpp"
+#include "core/store/store.hpp"
 
 namespace quarry {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/config.hpp"
+#include "core/pipeline/pipeline.hpp"
 #include "quarry/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -1,12 +1,12 @@
-#include "core/experiment.hpp"
+#include "core/training/experiment.hpp"
 
 #include <map>
 #include <mutex>
 
 #include <torch/torch.h>
 
-#include "core/log.hpp"
-#include "core/plugin_host.hpp"
+#include "core/util/log.hpp"
+#include "core/host/plugin_host.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry {

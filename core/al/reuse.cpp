@@ -1,15 +1,15 @@
-#include "core/reuse.hpp"
+#include "core/al/reuse.hpp"
 
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
 
-#include "core/active_learning.hpp"
-#include "core/config.hpp"
-#include "core/experiment.hpp"
+#include "core/al/loop.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/training/experiment.hpp"
 #include "core/hpo/tune.hpp"
-#include "core/log.hpp"
-#include "core/plugin_host.hpp"
+#include "core/util/log.hpp"
+#include "core/host/plugin_host.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry {

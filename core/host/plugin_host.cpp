@@ -1,4 +1,4 @@
-#include "core/plugin_host.hpp"
+#include "core/host/plugin_host.hpp"
 
 #include <algorithm>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "core/active_learning.hpp"
+#include "core/al/loop.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "core/log.hpp"
-#include "core/plugin_host.hpp"
+#include "core/util/log.hpp"
+#include "core/host/plugin_host.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry {

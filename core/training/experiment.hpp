@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 
-#include "core/config.hpp"
-#include "core/data.hpp"
-#include "core/trainer.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/data/device_data.hpp"
+#include "core/training/trainer.hpp"
 
 namespace quarry {
 

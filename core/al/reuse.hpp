@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "core/commands.hpp"
-#include "core/store.hpp"
+#include "core/cli/commands.hpp"
+#include "core/store/store.hpp"
 #include "quarry/logger.hpp"
 
 namespace quarry {

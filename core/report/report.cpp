@@ -1,4 +1,4 @@
-#include "core/report.hpp"
+#include "core/report/report.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -20,7 +20,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/svg.hpp"
+#include "core/util/svg.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry::report {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/component_catalog.hpp"
+#include "core/host/component_catalog.hpp"
 #include "quarry/plugin.hpp"
 
 namespace quarry {

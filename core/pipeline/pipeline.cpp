@@ -1,4 +1,4 @@
-#include "core/config.hpp"
+#include "core/pipeline/pipeline.hpp"
 
 #include <cstdio>
 #include <fstream>

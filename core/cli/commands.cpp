@@ -1,4 +1,4 @@
-#include "core/commands.hpp"
+#include "core/cli/commands.hpp"
 
 #include <filesystem>
 #include <iostream>
@@ -7,12 +7,12 @@
 
 #include <fmt/format.h>
 
-#include "core/active_learning.hpp"
-#include "core/config.hpp"
+#include "core/al/loop.hpp"
+#include "core/pipeline/pipeline.hpp"
 #include "core/hpo/tune.hpp"
-#include "core/log.hpp"
-#include "core/plugin_host.hpp"
-#include "core/store.hpp"
+#include "core/util/log.hpp"
+#include "core/host/plugin_host.hpp"
+#include "core/store/store.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry {

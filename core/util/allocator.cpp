@@ -1,4 +1,4 @@
-#include "core/process.hpp"
+#include "core/util/allocator.hpp"
 
 #include <cstdlib>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "core/log.hpp"
+#include "core/util/log.hpp"
 
 #include <chrono>
 #include <cstdlib>

@@ -8,8 +8,8 @@
 
 #include <torch/types.h>
 
-#include "core/config.hpp"
-#include "core/data.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/data/device_data.hpp"
 #include "quarry/logger.hpp"
 #include "quarry/model.hpp"
 

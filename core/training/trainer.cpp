@@ -1,12 +1,12 @@
-#include "core/trainer.hpp"
+#include "core/training/trainer.hpp"
 
 #include <cmath>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
-#include "core/log.hpp"
-#include "core/torch_compat.hpp"
+#include "core/util/log.hpp"
+#include "core/training/torch_compat.hpp"
 
 namespace quarry {
 

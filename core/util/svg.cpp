@@ -1,4 +1,4 @@
-#include "core/svg.hpp"
+#include "core/util/svg.hpp"
 
 #include <algorithm>
 #include <cmath>

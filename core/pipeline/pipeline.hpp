@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/component_catalog.hpp"
+#include "core/host/component_catalog.hpp"
 #include "quarry/params.hpp"
 
 namespace toml {

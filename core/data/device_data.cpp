@@ -1,4 +1,4 @@
-#include "core/data.hpp"
+#include "core/data/device_data.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "core/sweep.hpp"
+#include "core/sweep/sweep.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -26,10 +26,10 @@
 #include <toml++/toml.h>
 #include <torch/cuda.h>
 
-#include "core/commands.hpp"
-#include "core/config.hpp"
-#include "core/log.hpp"
-#include "core/store.hpp"
+#include "core/cli/commands.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/util/log.hpp"
+#include "core/store/store.hpp"
 #include "quarry/error.hpp"
 
 extern char** environ;

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
-#include "core/experiment.hpp"
-#include "core/store.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/training/experiment.hpp"
+#include "core/store/store.hpp"
 
 namespace quarry {
 
