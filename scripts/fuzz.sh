@@ -23,14 +23,14 @@ bin=$out/fuzz_$target
 CXX=${CXX:-clang++}
 flags=(-std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$root/sdk/include")
 if [ "$target" = pipeline ]; then
-  # core/config.cpp is torch-free (it sees plugins only through core/component_catalog.hpp).
+  # core/pipeline/ is torch-free (it sees plugins only through core/host/component_catalog.hpp).
   # toml++ is compiled in header-only here. Its debug assertions are turned off, as in the
   # library the program links (Debian's, built with NDEBUG): toml++ 3.3 asserts that a
   # table header starts with a key character (tests/fuzz/regressions/pipeline/crash-*)
   # although the very next lines report that case as a parse error. Defining TOML_ASSERT
   # (rather than NDEBUG) also keeps clang from turning those checks into __builtin_assume.
   "$CXX" "${flags[@]}" -DTOML_HEADER_ONLY=1 '-DTOML_ASSERT(expr)=((void)0)' -I"$root" \
-    "$root/tests/fuzz/fuzz_pipeline.cpp" "$root/core/config.cpp" "$root/sdk/src/params.cpp" -o "$bin"
+    "$root/tests/fuzz/fuzz_pipeline.cpp" "$root"/core/pipeline/*.cpp "$root/core/util/files.cpp" "$root/sdk/src/params.cpp" -o "$bin"
 else
   "$CXX" "${flags[@]}" -I"$root/plugins/datasets" \
     "$root/tests/fuzz/fuzz_$target.cpp" "$root"/plugins/datasets/formats/*.cpp -lz -o "$bin"

@@ -5,15 +5,18 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/al/pool_file.hpp"
 #include "core/pipeline/pipeline.hpp"
 #include "core/sweep/sweep.hpp"
 #include "quarry/error.hpp"
+#include "process.hpp"
 #include "support.hpp"
 
 using namespace quarry;
 using quarry::testing::source_dir;
 using quarry::testing::host;
 using quarry::testing::synthetic_pipeline;
+using quarry::testing::TempDir;
 
 namespace {
 std::string error_of(const std::string& text, const std::vector<std::string>& sets = {}) {
@@ -43,7 +46,7 @@ TEST_CASE("a valid pipeline resolves with defaults filled in") {
   CHECK(p.train.epoch_mode == "sampled");
   CHECK(p.strategies.size() == 2);
   CHECK(p.dataset.params.get_int("train_size") == 400);
-  CHECK(p.dataset.params.get_float("noise") > 0);  // the plugin's default
+  CHECK(p.dataset.params.get_float("noise") == doctest::Approx(0.25));  // the plugin's default
   CHECK(p.resolved_toml.find("momentum = 0.9") != std::string::npos);
   // The resolved pipeline parses back to the same thing.
   auto again = parse_pipeline(p.resolved_toml, "resolved.toml", {}, &host());
@@ -139,4 +142,29 @@ TEST_CASE("every pipeline and sweep under configs/ loads") {
   }
   CHECK(pipelines >= 5);
   CHECK(sweeps >= 3);
+}
+
+TEST_CASE("a pipeline or pool file path that is a directory is an error saying so") {
+  TempDir dir;
+  const auto folder = dir.path() / "configs";
+  std::filesystem::create_directories(folder);
+  CHECK_THROWS_WITH_AS(load_pipeline(folder.string(), {}, &host()),
+                       doctest::Contains((folder.string() + ": cannot open the pipeline file (it is a directory").c_str()), Error);
+  CHECK_THROWS_WITH_AS(read_pool_file(folder.string()),
+                       doctest::Contains((folder.string() + ": cannot open the pool file (it is a directory").c_str()), Error);
+  // A path that is not there says that instead.
+  CHECK_THROWS_WITH_AS(load_pipeline((folder / "nope.toml").string(), {}, &host()),
+                       doctest::Contains("nope.toml: cannot open the pipeline file (no such file)"), Error);
+  // The executable: a user error (exit 2) with the same message, for run and validate.
+  for (const std::string command : {"run", "validate"}) {
+    CAPTURE(command);
+    const auto r = quarry::testing::run_process({quarry::testing::quarry_binary(), command, folder.string()},
+                                                dir.path() / (command + ".log"), 120);
+    INFO(r.output);
+    CHECK(r.exited);
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find("error: " + folder.string() + ": cannot open the pipeline file (it is a directory") !=
+          std::string::npos);
+    CHECK_FALSE(r.crashed());
+  }
 }

@@ -278,6 +278,60 @@ TEST_CASE("hostile plugins: bad answers and failures name the plugin; the run is
   }
 }
 
+namespace {
+/// A pipeline on tests/plugins/misbehaving_data.cpp's dataset and model, misbehaving as the modes say.
+std::string bad_plugin_pipeline(const fs::path& results, const std::string& dataset_mode, const std::string& model_mode) {
+  return "[run]\nseeds = [1]\ndevice = \"cpu\"\nthreads = 1\nresults = \"" + results.string() +
+         "\"\n\n[dataset]\nname = \"bad_dataset\"\nmode = \"" + dataset_mode + "\"\n\n[model]\nname = \"bad_model\"\n"
+         "mode = \"" + model_mode + "\"\n\n[train]\nepochs = 1\nbatch_size = 8\nwarmup_epochs = 0\naugment = false\n\n"
+         "[al]\ninitial = 4\nquery_size = 2\nbudget = 8\n\n[[strategies]]\nname = \"random\"\n";
+}
+}  // namespace
+
+TEST_CASE("hostile plugins: a dataset or model breaking its contract is refused, naming it and its library") {
+  struct Case {
+    std::string dataset_mode, model_mode;
+    std::string problem;
+  };
+  const std::vector<Case> cases = {
+      {"wrong_dtype", "ok", "train split: images must be uint8"},
+      {"wrong_rank", "ok", "train split: images must be N x C x H x W, got 2 dims"},
+      {"label_out_of_range", "ok", "test split: label out of range: found 7, expected 0..1"},
+      {"count_mismatch", "ok", "train split: 40 images but 39 labels"},
+      {"ok", "logits_shape", "returned logits of shape [2, 4], expected [2, 2]"},
+      {"ok", "features_shape", "returned features of shape [2, 3], expected [2, feature_dim() = 4]"},
+      {"ok", "no_features", "returned features of shape (none)"},
+  };
+  const std::string library = (test_plugin_dir() / "misbehaving_data.so").string();
+  for (const auto& c : cases) {
+    CAPTURE(c.dataset_mode);
+    CAPTURE(c.model_mode);
+    TempDir dir;
+    const auto pipeline = dir.path() / "p.toml";
+    std::ofstream(pipeline) << bad_plugin_pipeline(dir.path(), c.dataset_mode, c.model_mode);
+    const bool bad_model = c.model_mode != "ok";
+    const std::string who = bad_model ? "model 'bad_model' (" + library + ")" : "dataset 'bad_dataset' (" + library + ")";
+    expect_clean_failure({"--plugin-path", test_plugin_dir().string(), "run", pipeline.string()}, who, dir.path(),
+                         dir.path() / "out.log");
+    std::ifstream log(dir.path() / "out.log");
+    std::stringstream all;
+    all << log.rdbuf();
+    CHECK(all.str().find(c.problem) != std::string::npos);
+    Store store(dir.path() / "quarry.db");
+    REQUIRE(store.runs().size() == 1);
+    CHECK(store.runs()[0].message.find(who) != std::string::npos);
+    CHECK(store.cycles(store.runs()[0].id).empty());
+  }
+  // The same plugins with mode = "ok" run: the failures above are the modes', not the set-up's.
+  TempDir dir;
+  const auto pipeline = dir.path() / "p.toml";
+  std::ofstream(pipeline) << bad_plugin_pipeline(dir.path(), "ok", "ok");
+  const auto r = run_process({quarry_binary(), "--plugin-path", test_plugin_dir().string(), "run", pipeline.string()},
+                             dir.path() / "ok.log", 300);
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+}
+
 TEST_CASE("refused plugin libraries are named with the reason, and a pipeline needing them fails") {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"no_entry_point.so", "no entry point 'quarry_plugin_entry'"},

@@ -2,6 +2,8 @@
 // resumable searches, the [hpo] stage of a DAL run, and `quarry tune`.
 #include "testing.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -9,6 +11,12 @@
 
 #include "core/al/loop.hpp"
 #include "core/pipeline/pipeline.hpp"
+#include "core/host/discovery.hpp"
+#include "core/host/plugin_host.hpp"
+#include "core/hpo/search.hpp"
+#include "core/hpo/splits.hpp"
+#include "core/hpo/stage.hpp"
+#include "core/hpo/train_space.hpp"
 #include "core/hpo/tune.hpp"
 #include "core/store/store.hpp"
 #include "quarry/error.hpp"
@@ -69,8 +77,31 @@ TEST_CASE("validation splits: disjoint, covering, seeded; K-fold partitions the 
   }
   for (int c : seen) CHECK(c == 1);  // every image validated exactly once
   CHECK_THROWS_AS(validation_splits(1, HpoConfig{}, 1), Error);
+  h.folds = 1;  // one "fold" would validate on the whole pool and train on nothing
+  CHECK_THROWS_WITH_AS(validation_splits(50, h, 7), doctest::Contains("hpo.folds = 1"), Error);
+  h.folds = -1;
+  CHECK_THROWS_AS(validation_splits(50, h, 7), Error);
+  h.folds = 2;
+  CHECK(validation_splits(50, h, 7).size() == 2);
   h.folds = 60;
   CHECK_THROWS_WITH_AS(validation_splits(50, h, 1), doctest::Contains("more folds"), Error);
+}
+
+TEST_CASE("hpo.folds = 1 is rejected at parse, naming the key at file:line:column") {
+  TempDir dir;
+  const std::string text = synthetic_pipeline(dir.str(), "\n[hpo]\ntrials = 2\nfolds = 1\n", 30, 1);
+  // The line of `folds = 1` in the text, counted here; its value starts at column 9.
+  const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(text.find("folds = 1")), '\n');
+  REQUIRE(line > 30);
+  const std::string where = "t.toml:" + std::to_string(line) + ":9: key 'hpo.folds'";
+  CHECK_THROWS_WITH_AS(parse_pipeline(text, "t.toml", {}, &host()), doctest::Contains(where), Error);
+  CHECK_THROWS_WITH_AS(parse_pipeline(text, "t.toml", {}, &host()), doctest::Contains("folds >= 2"), Error);
+  // From the command line: the override is named.
+  const std::string ok = synthetic_pipeline(dir.str(), "\n[hpo]\ntrials = 2\n", 30, 1);
+  CHECK_THROWS_WITH_AS(parse_pipeline(ok, "t.toml", {"hpo.folds=1"}, &host()), doctest::Contains("hpo.folds"), Error);
+  // 0 (random splits) and 2 are fine.
+  CHECK(parse_pipeline(ok, "t.toml", {}, &host()).hpo.folds == 0);
+  CHECK(parse_pipeline(ok, "t.toml", {"hpo.folds=2"}, &host()).hpo.folds == 2);
 }
 
 TEST_CASE("search space from [hpo.space]; assignments set [train] keys and read back from JSON") {
@@ -110,10 +141,15 @@ TEST_CASE("a search stores every trial and its result; trial 0 is the pipeline's
   CHECK(trials[0].params_json == R"({"lr":0.05,"weight_decay":0.0005})");
   std::set<std::string> distinct;
   for (const auto& t : trials) {
+    CAPTURE(t.number);
     CHECK(t.state == "complete");
+    // The mean accuracy over 2 splits of 8 validation images each (20% of 40): k / 16.
+    CHECK(t.value * 16 == std::round(t.value * 16));
     CHECK(t.value >= 0.0);
     CHECK(t.value <= 1.0);
+    CHECK(std::isfinite(t.val_nll));
     CHECK(t.val_nll > 0.0);
+    CHECK(t.seconds > 0.0);
     distinct.insert(t.params_json);
   }
   CHECK(distinct.size() == 4);
@@ -124,6 +160,11 @@ TEST_CASE("a search stores every trial and its result; trial 0 is the pipeline's
   CHECK(results[0].best_params_json == trials[static_cast<std::size_t>(out.best)].params_json);
   CHECK(results[0].best_value == trials[static_cast<std::size_t>(out.best)].value);
   for (const auto& t : trials) CHECK(t.value <= results[0].best_value);
+  // The result stored is the retraining's, on all 40 labels, evaluated on the 120 test images.
+  REQUIRE(out.retrained.has_value());
+  CHECK(results[0].test_accuracy == out.retrained->test.accuracy);
+  CHECK(results[0].test_nll == out.retrained->test.nll);
+  CHECK(results[0].test_accuracy * 120 == doctest::Approx(std::round(results[0].test_accuracy * 120)));
   CHECK(results[0].test_accuracy > 0.0);
   CHECK(out.best_config.lr == assignment_from_json(search_space_of(p.hpo), results[0].best_params_json).values[0]);
   // The experiment's own model is left alone.
@@ -175,6 +216,52 @@ TEST_CASE("a killed search resumes without redoing finished trials and equals an
   run_search(more, e, labeled, more.train, 2, host(), store, "k/32", "k", log, count);
   CHECK(ran == std::vector<int>{6});
   CHECK(store.trials("k/32").size() == 7);
+}
+
+TEST_CASE("hpo.parallel = 2 gives exactly the serial search (wide_resnet with dropout)") {
+  TempDir dir;
+  // The random sampler: its suggestion for trial n depends only on (seed, n). TPE with
+  // parallel > 1 uses Optuna's constant liar, whose suggestions depend on which trials are
+  // still running when one is asked for, i.e. on timing: it would not be comparable.
+  std::string text = synthetic_pipeline(dir.str(),
+                                        "\n[hpo]\nsampler = \"random\"\ntrials = 4\nsplits = 1\nsplit_fraction = 0.25\n",
+                                        30, 2);
+  const std::string small = "name = \"small_cnn\"\nwidth = 8\nfeature_dim = 16\n";
+  REQUIRE(text.find(small) != std::string::npos);
+  // Dropout draws inside every training: reproducible only with per-training generators.
+  text.replace(text.find(small), small.size(), "name = \"wide_resnet\"\ndepth = 10\nwiden = 1\ndropout = 0.3\n");
+  const auto serial = parse_pipeline(text, "t.toml", {}, &host());
+  const auto parallel = parse_pipeline(text, "t.toml", {"hpo.parallel=2"}, &host());
+  REQUIRE(serial.hpo.parallel == 1);
+  REQUIRE(parallel.hpo.parallel == 2);
+  REQUIRE(serial.model.name == "wide_resnet");
+  CaptureLogger log;
+  Experiment e = prepare_experiment(serial, 1, host(), log);
+  Store s1(dir.path() / "serial.db"), s2(dir.path() / "parallel.db");
+  const auto labeled = first_n(40);
+  const auto a = run_search(serial, e, labeled, serial.train, 1, host(), s1, "s/40", "s", log);
+  const auto b = run_search(parallel, e, labeled, parallel.train, 1, host(), s2, "s/40", "s", log);
+  const auto ta = s1.trials("s/40"), tb = s2.trials("s/40");
+  REQUIRE(ta.size() == 4);
+  REQUIRE(tb.size() == 4);
+  std::set<std::string> distinct;
+  for (std::size_t i = 0; i < ta.size(); ++i) {
+    CAPTURE(i);
+    CHECK(ta[i].number == static_cast<std::int64_t>(i));
+    CHECK(tb[i].number == ta[i].number);
+    CHECK(tb[i].params_json == ta[i].params_json);
+    CHECK(ta[i].state == "complete");
+    CHECK(tb[i].state == ta[i].state);
+    CHECK(tb[i].value == ta[i].value);  // exact: on the CPU the same seed gives the same numbers
+    CHECK(tb[i].val_nll == ta[i].val_nll);
+    distinct.insert(ta[i].params_json);
+  }
+  CHECK(distinct.size() == 4);
+  CHECK(ta[0].params_json == R"({"lr":0.05,"weight_decay":0.0005})");  // enqueued: the pipeline's setting
+  CHECK(b.best == a.best);
+  CHECK(b.result.best_params_json == a.result.best_params_json);
+  CHECK(b.result.test_accuracy == a.result.test_accuracy);
+  CHECK(b.result.test_nll == a.result.test_nll);
 }
 
 TEST_CASE("a diverged trial is a failed trial, not a crash") {
@@ -241,13 +328,52 @@ TEST_CASE("[hpo] every = N: later cycles train with the tuned setting, also afte
     if (cycle == 3) throw std::runtime_error("killed");
     return stage(e, id, cycle, l, c);
   };
-  CHECK_THROWS(run_active_learning(p, 0, 1, host(), store, "", die, resume_hook));
-  REQUIRE(store.cycles(killed).size() == 3);
-  run_active_learning(p, 0, 1, host(), store, killed, stage, resume_hook);
+  CHECK_THROWS_WITH(run_active_learning(p, 0, 1, host(), store, "", die, resume_hook), "killed");
+  REQUIRE_FALSE(killed.empty());
+  REQUIRE(killed != full.run_id);
+  const auto before = store.cycles(killed);
+  REQUIRE(before.size() == 3);
+  REQUIRE(store.search_results(killed).size() == 1);  // cycle 2's search was committed with it
+  CHECK(store.find_run(killed)->status == "failed");
+  std::vector<std::int64_t> resumed_cycles;
+  CycleHook counting = [&](Experiment& e, const std::string& id, std::int64_t cycle, const std::vector<std::int64_t>& l,
+                           const TrainConfig& c) -> std::optional<TrainConfig> {
+    resumed_cycles.push_back(cycle);
+    CHECK(c.lr == tuned);  // the setting the resumed cycle trained with
+    return stage(e, id, cycle, l, c);
+  };
+  const auto resumed = run_active_learning(p, 0, 1, host(), store, killed, counting, resume_hook);
+  CHECK(resumed.run_id == killed);
+  CHECK(resumed_cycles == std::vector<std::int64_t>{3});  // a resume: cycles 0-2 were not run again
+  CHECK(store.find_run(killed)->status == "finished");
   const auto cr = store.cycles(killed);
   REQUIRE(cr.size() == 4);
-  CHECK(cr[3].lr == tuned);  // without the resume hook it would be cycle 2's lr
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(cr[i].test_accuracy == before[i].test_accuracy);
+    CHECK(cr[i].lr == cf[i].lr);
+  }
+  CHECK(cr[3].lr == tuned);
   CHECK(cr[3].test_accuracy == cf[3].test_accuracy);
+  CHECK(cr[3].test_nll == cf[3].test_nll);
+  // The search was not redone, and none was added (cycle 3 is not an `every` cycle).
+  CHECK(store.trials(killed + "/30").size() == 2);
+  CHECK(store.search_results(killed).size() == 1);
+
+  // What the resume hook is for: without it, the resumed cycle trains with the setting
+  // restored from cycle 2's record, the pipeline's lr.
+  std::string killed2;
+  CycleHook die2 = [&](Experiment& e, const std::string& id, std::int64_t cycle, const std::vector<std::int64_t>& l,
+                       const TrainConfig& c) -> std::optional<TrainConfig> {
+    killed2 = id;
+    if (cycle == 3) throw std::runtime_error("killed");
+    return stage(e, id, cycle, l, c);
+  };
+  CHECK_THROWS_WITH(run_active_learning(p, 0, 1, host(), store, "", die2, resume_hook), "killed");
+  REQUIRE(store.cycles(killed2).size() == 3);
+  run_active_learning(p, 0, 1, host(), store, killed2, stage);
+  const auto cn = store.cycles(killed2);
+  REQUIRE(cn.size() == 4);
+  CHECK(cn[3].lr == p.train.lr);
 }
 
 TEST_CASE("quarry tune: a tune run on a run's pool, stored and resumable") {
@@ -262,13 +388,14 @@ TEST_CASE("quarry tune: a tune run on a run's pool, stored and resumable") {
     Store store(dir.path() / "quarry.db");
     source = run_active_learning(p, 0, 1, host(), store).run_id;
   }
-  GlobalOptions g;
-  g.plugin_paths = {plugin_dir().string(), test_plugin_dir().string()};
+  CaptureLogger tune_log;
+  PluginHost tune_host(tune_log);
+  discover_plugins(tune_host, {plugin_dir().string(), test_plugin_dir().string()});
   TuneRequest r;
   r.pipeline = file;
   r.pool = source + "@20";
   std::string tune_id;
-  CHECK(cmd_tune(r, g, &tune_id) == 0);
+  CHECK_NOTHROW(tune_id = tune_pool(r, tune_host).run.id);
   Store store(dir.path() / "quarry.db");
   const auto run = store.find_run(tune_id);
   REQUIRE(run.has_value());
@@ -286,10 +413,10 @@ TEST_CASE("quarry tune: a tune run on a run's pool, stored and resumable") {
   TuneRequest again;
   again.resume = tune_id;
   again.results = dir.str();
-  CHECK(cmd_tune(again, g) == 0);
+  CHECK_NOTHROW(tune_pool(again, tune_host));
   CHECK(store.search_results(tune_id)[0].test_accuracy == results[0].test_accuracy);
   // Exactly one pool source.
   TuneRequest bad;
   bad.pipeline = file;
-  CHECK_THROWS_WITH_AS(cmd_tune(bad, g), doctest::Contains("exactly one of --pool"), Error);
+  CHECK_THROWS_WITH_AS(tune_pool(bad, tune_host), doctest::Contains("exactly one of --pool"), Error);
 }

@@ -13,6 +13,7 @@
 
 #include "core/report/report.hpp"
 #include "core/store/store.hpp"
+#include "core/util/process.hpp"
 #include "quarry/error.hpp"
 #include "support.hpp"
 
@@ -200,7 +201,7 @@ PngStats png_stats(const fs::path& p) {
 
 std::optional<fs::path> chromium() {
   for (const char* name : {"chromium", "chromium-browser"})
-    if (auto p = report::find_executable(name)) return p;
+    if (auto p = quarry::find_executable(name)) return p;
   return std::nullopt;
 }
 
@@ -329,14 +330,15 @@ TEST_CASE("report: curves, Table 1 and runs from two merged stores, with hand-co
       argv.insert(argv.end(), extra.begin(), extra.end());
       return argv;
     };
-    REQUIRE(report::run_program(with({"--screenshot=" + shot.string(), "--window-size=1200,1600", url}), 180) == 0);
+    REQUIRE(quarry::run_program(with({"--screenshot=" + shot.string(), "--window-size=1200,1600", url}), 180, false)
+                .status == 0);
     const auto st = png_stats(shot);
     CHECK(st.width == 1200);
     CHECK(st.non_white > 5000);
     CHECK(st.distinct > 20);
     CHECK(st.bluish > 200);    // the random curves
     CHECK(st.orangeish > 200);  // the entropy curves
-    REQUIRE(report::run_program(with({"--dump-dom", url}), 180, dom) == 0);
+    REQUIRE(quarry::run_program(with({"--dump-dom", url}), 180, false, ChildIo{dom}).status == 0);
     const std::string d = slurp(dom);
     CHECK(d.find("89.00 ± 1.63") != std::string::npos);
     CHECK(d.find("<span class=\"bo m-best\" title=\"bo: n = 2\">88.50 ± 0.50</span>") != std::string::npos);

@@ -24,6 +24,7 @@
 #include "core/training/experiment.hpp"
 #include "core/host/plugin_host.hpp"
 #include "core/util/allocator.hpp"
+#include "core/util/memory.hpp"
 #include "core/training/trainer.hpp"
 
 namespace {

@@ -1,4 +1,4 @@
-// The pool-based active-learning loop: train -> evaluate -> query -> label, per cycle.
+// The pool-based active-learning loop: train -> evaluate -> query -> record, per cycle.
 #pragma once
 
 #include <cstdint>
@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "core/pipeline/pipeline.hpp"
-#include "core/training/experiment.hpp"
 #include "core/store/store.hpp"
 
 namespace quarry {
 
 class PluginHost;
+struct Experiment;
 
 /// Called after each cycle's training with the current labeled pool; may return a
 /// new training setting for the following cycles (the [hpo] stage hooks in here).
@@ -41,26 +41,7 @@ RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, st
                                const PluginHost& host, Store& store, const std::string& run_id = "",
                                const CycleHook& hook = {}, const ResumeHook& on_resume = {});
 
-/// Check a strategy's answer; returns what is wrong, or nullopt.
-std::optional<std::string> check_query(const std::vector<std::int64_t>& picked, std::int64_t expected,
-                                       std::int64_t pool_size, const std::vector<char>& is_labeled);
-
-/// A pool file (quarry pool export): train-split indices with the cycle each was acquired in.
-struct PoolFile {
-  std::string source_run, dataset;
-  std::int64_t seed = 0;
-  std::vector<std::int64_t> train_indices;
-  std::vector<std::int64_t> cycles;
-};
-PoolFile read_pool_file(const std::string& path);
-void write_pool_file(const std::string& path, const PoolFile& pool);
-/// The pool of `run_id` at `size` labels (0 = all), in acquisition order.
-PoolFile pool_of_run(const Store& store, const std::string& run_id, std::int64_t size);
-/// Map a pool file's train indices onto pool indices of a split; an image held out for
-/// validation (or outside the pool subset) is an error naming the file.
-std::vector<std::int64_t> pool_indices_for(const PoolFile& pool, const PoolSplit& split, const std::string& file);
-
-/// "<study>-<strategy>-s<seed>-<6 hex>"
-std::string new_run_id(const std::string& study, const std::string& what, std::int64_t seed);
+/// Cycles a run with `labeled` labels still trains until it reaches `budget` (this one included).
+std::int64_t cycles_to_budget(std::int64_t budget, std::size_t labeled, std::int64_t query_size);
 
 }  // namespace quarry

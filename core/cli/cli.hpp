@@ -1,20 +1,27 @@
 // The command-line front end. Each command lives in its own file under core/cli/
 // and registers itself with QUARRY_COMMAND; main.cpp only builds the app.
 // These files are compiled into the `quarry` executable (not quarry_core), so
-// static registration is safe here.
+// static registration is safe here. They hold front ends only: options, --help, printing;
+// the work is done by quarry_core.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
-#include "core/cli/commands.hpp"
+#include "core/store/store.hpp"
+#include "core/util/log.hpp"
+
 
 namespace quarry::cli {
 
-using GlobalOptions = ::quarry::GlobalOptions;
+/// Options every command sees.
+struct GlobalOptions {
+  std::vector<std::string> plugin_paths;  ///< --plugin-path
+};
 
 /// A command adds its subcommand to `app` and returns the function that runs it.
 using CommandSetup = std::function<std::function<int()>(CLI::App& app, const GlobalOptions& g)>;
@@ -27,6 +34,15 @@ struct CommandRegistry {
 struct RegisterCommand {
   RegisterCommand(int order, CommandSetup setup) { CommandRegistry::all().emplace_back(order, std::move(setup)); }
 };
+
+/// The console logger commands log to.
+SpdLogger& console();
+
+/// The results store of an earlier run in `results`; an Error with the way out when there is none.
+std::unique_ptr<Store> open_existing_store(const std::string& results);
+
+/// A value as a table cell: percent with two decimals (or four decimals when !percent), "-" when unset.
+std::string fmt_metric(double v, bool percent = true);
 
 }  // namespace quarry::cli
 

@@ -7,13 +7,6 @@
 #include "quarry/error.hpp"
 #include "quarry/version.hpp"
 
-namespace quarry::cli {
-std::vector<std::pair<int, CommandSetup>>& CommandRegistry::all() {
-  static std::vector<std::pair<int, CommandSetup>> commands;
-  return commands;
-}
-}  // namespace quarry::cli
-
 int main(int argc, char** argv) {
   quarry::keep_freed_memory();
   CLI::App app{

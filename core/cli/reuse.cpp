@@ -1,11 +1,42 @@
 // quarry reuse: train another architecture (or other hyper-parameters) on saved pools.
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
 #include "core/cli/cli.hpp"
-#include "core/al/reuse.hpp"
+#include "core/host/discovery.hpp"
+#include "core/host/plugin_host.hpp"
+#include "core/reuse/reuse.hpp"
+
+namespace quarry::cli {
 
 namespace {
 
+namespace fs = std::filesystem;
+
+int reuse_command(const ReuseRequest& r, const GlobalOptions& g) {
+  SpdLogger& log = console();
+  PluginHost host(log);
+  discover_plugins(host, g.plugin_paths, r.pipeline);
+  std::string results;
+  const auto ids = reuse_pools(r, host, log, &results);
+  Store store(fs::path(results) / "quarry.db");
+  std::cout << fmt::format("{:<48} {:<36} {:>7} {:>8} {:>8}\n", "REUSE RUN", "SOURCE", "LABELS", "TEST%", "NLL");
+  for (const auto& id : ids) {
+    const auto run = store.find_run(id);
+    const auto cycles = store.cycles(id);
+    if (!run || cycles.empty()) continue;
+    std::cout << fmt::format("{:<48} {:<36} {:>7} {:>8.2f} {:>8.4f}\n", id, run->source_run.empty() ? "(file)" : run->source_run,
+                             cycles[0].labeled, 100 * cycles[0].test_accuracy, cycles[0].test_nll);
+  }
+  store.export_csv(fs::path(results) / "csv");
+  return 0;
+}
+
+
 QUARRY_COMMAND(57) {
-  auto o = std::make_shared<quarry::ReuseRequest>();
+  auto o = std::make_shared<ReuseRequest>();
   auto* reuse = app.add_subcommand(
       "reuse",
       "Train the pipeline's model and training setting on pools collected by earlier runs (pool reusability):\n"
@@ -22,7 +53,9 @@ QUARRY_COMMAND(57) {
   reuse->add_option("--set", o->sets, "override a key: --set model.name=vgg11_bn --set train.lr=0.05 (repeatable)");
   reuse->add_flag("--tune", o->tune, "run the hyper-parameter search on each pool, then train with the best setting");
   reuse->add_option("--results", o->results, "results folder holding quarry.db (default: the pipeline's [run] results)");
-  return [o, &g] { return quarry::cmd_reuse(*o, g); };
+  return [o, &g] { return reuse_command(*o, g); };
 }
 
 }  // namespace
+
+}  // namespace quarry::cli

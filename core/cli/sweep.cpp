@@ -5,6 +5,7 @@
 
 #include "core/cli/cli.hpp"
 #include "core/pipeline/pipeline.hpp"
+#include "core/util/files.hpp"
 #include "core/util/log.hpp"
 #include "core/host/plugin_host.hpp"
 #include "core/sweep/sweep.hpp"
@@ -16,7 +17,8 @@ using quarry::cli::GlobalOptions;
 /// [run].plugin_paths of the sweep's base pipeline, so its plugins are known before validation.
 std::vector<std::string> base_plugin_paths(const std::string& sweep_file) {
   try {
-    auto root = toml::parse_file(sweep_file);
+    // parse_toml: the character check toml++ needs before it sees a file.
+    auto root = quarry::parse_toml(quarry::read_text_file(sweep_file, "sweep file"), sweep_file);
     if (auto base = root["sweep"]["base"].value<std::string>()) {
       const auto dir = std::filesystem::absolute(sweep_file).parent_path();
       return quarry::peek_plugin_paths((dir / *base).string());

@@ -1,12 +1,36 @@
 // quarry tune: hyper-parameter optimisation on a labeled pool (docs/hpo.md).
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
 #include "core/cli/cli.hpp"
+#include "core/host/discovery.hpp"
+#include "core/host/plugin_host.hpp"
 #include "core/hpo/tune.hpp"
 #include "quarry/error.hpp"
 
+namespace quarry::cli {
+
 namespace {
 
+int tune_command(const TuneRequest& r, const GlobalOptions& g) {
+  PluginHost host(console());
+  discover_plugins(host, g.plugin_paths, r.pipeline);
+  const auto t = tune_pool(r, host);
+  const auto& s = t.search;
+  std::cout << "\nsearch " << s.result.search << " (" << t.size << " labels from " << t.run.source_run << "):\n"
+            << trials_table(s.trials, s.best)
+            << fmt::format("\nbest: {}  mean val acc {:.2f}%\nretrained on all {} labels: test acc {:.2f}%, NLL {:.4f}\n",
+                           s.result.best_params_json, 100 * s.result.best_value, t.size, 100 * s.result.test_accuracy,
+                           s.result.test_nll)
+            << "run " << t.run.id << " in " << (std::filesystem::path(t.results) / "quarry.db").string()
+            << "; `quarry show " << t.run.id << " --results " << t.results << "`\n";
+  return 0;
+}
+
 QUARRY_COMMAND(55) {
-  auto o = std::make_shared<quarry::TuneRequest>();
+  auto o = std::make_shared<TuneRequest>();
   auto* tune = app.add_subcommand(
       "tune",
       "Tune the [train] setting on a labeled pool (the pipeline's [hpo] table; without one: TPE, 50 trials, lr and\n"
@@ -24,11 +48,13 @@ QUARRY_COMMAND(55) {
   tune->add_option("--resume", o->resume, "continue tune run TUNE_RUN: finished trials are kept, the rest are run");
   return [o, &g] {
     if (o->resume.empty() && o->pipeline.empty())
-      throw quarry::Error("quarry tune: give a pipeline file and --pool RUN[@SIZE] or --pool-file FILE, or --resume TUNE_RUN");
+      throw Error("quarry tune: give a pipeline file and --pool RUN[@SIZE] or --pool-file FILE, or --resume TUNE_RUN");
     if (!o->resume.empty() && (!o->pipeline.empty() || !o->pool.empty() || !o->pool_file.empty() || !o->sets.empty()))
-      throw quarry::Error("quarry tune --resume continues with the stored pipeline and pool; give only --results with it");
-    return quarry::cmd_tune(*o, g);
+      throw Error("quarry tune --resume continues with the stored pipeline and pool; give only --results with it");
+    return tune_command(*o, g);
   };
 }
 
 }  // namespace
+
+}  // namespace quarry::cli

@@ -1,3 +1,7 @@
+// The samplers: random search, and TPE with the Parzen estimator it is built from.
+// Over 400 lines on purpose: TPE is one algorithm read top to bottom (platform-independent
+// draws, truncated-Gaussian math, the estimator, then the sampler, in the order of Watanabe
+// 2023's components); its internals are used nowhere else.
 #include "core/hpo/sampler.hpp"
 
 #include <algorithm>

@@ -16,7 +16,7 @@ const char* kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS runs(
   id TEXT PRIMARY KEY, study TEXT NOT NULL, kind TEXT NOT NULL, strategy TEXT, seed INTEGER,
   dataset TEXT, model TEXT, status TEXT NOT NULL, pipeline TEXT, source_run TEXT, source_size INTEGER,
-  hp_label TEXT, created_at TEXT, updated_at TEXT, message TEXT);
+  hp_label TEXT, created_at TEXT, updated_at TEXT, message TEXT, strategy_index INTEGER);
 CREATE TABLE IF NOT EXISTS cycles(
   run_id TEXT NOT NULL REFERENCES runs(id), cycle INTEGER NOT NULL, labeled INTEGER NOT NULL,
   test_accuracy REAL, test_nll REAL, test_ece REAL, val_accuracy REAL,
@@ -122,12 +122,17 @@ RunRecord read_run(const Stmt& s) {
   r.created_at = s.text(12);
   r.updated_at = s.text(13);
   r.message = s.text(14);
+  r.strategy_index = s.i64(15);
   return r;
 }
 
 const char* kRunColumns =
     "id, study, kind, strategy, seed, dataset, model, status, pipeline, source_run, source_size, hp_label, "
-    "created_at, updated_at, message";
+    "created_at, updated_at, message, strategy_index";
+/// The same columns read back; a store from before strategy_index was recorded reads -1.
+const char* kRunColumnsRead =
+    "id, study, kind, strategy, seed, dataset, model, status, pipeline, source_run, source_size, hp_label, "
+    "created_at, updated_at, message, COALESCE(strategy_index, -1)";
 
 std::string csv_field(const std::string& v) {
   if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
@@ -167,6 +172,10 @@ Store::Store(const std::filesystem::path& path) : path_(path) {
   exec("PRAGMA foreign_keys=ON");
   Transaction tx(db_);
   exec(kSchema);
+  // Stores written before runs.strategy_index existed get the column (NULL: unknown).
+  bool has_strategy_index = false;
+  for (Stmt info(db_, "PRAGMA table_info(runs)"); info.step();) has_strategy_index |= info.text(1) == "strategy_index";
+  if (!has_strategy_index) exec("ALTER TABLE runs ADD COLUMN strategy_index INTEGER");
   tx.commit();
 }
 
@@ -183,11 +192,12 @@ void Store::exec(const std::string& sql) const {
 
 void Store::create_run(const RunRecord& r) {
   Transaction tx(db_);
-  Stmt s(db_, std::string("INSERT INTO runs(") + kRunColumns + ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Stmt s(db_, std::string("INSERT INTO runs(") + kRunColumns + ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   const auto now = utc_now();
   s.bind(1, r.id).bind(2, r.study).bind(3, r.kind).bind(4, r.strategy).bind(5, r.seed).bind(6, r.dataset);
   s.bind(7, r.model).bind(8, r.status.empty() ? std::string("running") : r.status).bind(9, r.pipeline);
   s.bind(10, r.source_run).bind(11, r.source_size).bind(12, r.hp_label).bind(13, now).bind(14, now).bind(15, r.message);
+  s.bind(16, r.strategy_index);
   s.step();
   tx.commit();
 }
@@ -201,7 +211,7 @@ void Store::set_run_status(const std::string& id, const std::string& status, con
 }
 
 std::optional<RunRecord> Store::find_run(const std::string& key, std::string* why) const {
-  Stmt s(db_, std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ? OR substr(id, 1, ?) = ? ORDER BY id");
+  Stmt s(db_, std::string("SELECT ") + kRunColumnsRead + " FROM runs WHERE id = ? OR substr(id, 1, ?) = ? ORDER BY id");
   s.bind(1, key).bind(2, static_cast<std::int64_t>(key.size())).bind(3, key);
   std::vector<RunRecord> found;
   while (s.step()) {
@@ -220,7 +230,7 @@ std::optional<RunRecord> Store::find_run(const std::string& key, std::string* wh
 }
 
 std::vector<RunRecord> Store::runs() const {
-  Stmt s(db_, std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY created_at, id");
+  Stmt s(db_, std::string("SELECT ") + kRunColumnsRead + " FROM runs ORDER BY created_at, id");
   std::vector<RunRecord> out;
   while (s.step()) out.push_back(read_run(s));
   return out;

@@ -31,6 +31,7 @@ struct RunRecord {
   std::string hp_label;  ///< e.g. "lr=0.01 wd=0.0005"
   std::string created_at, updated_at;
   std::string message;   ///< error message for failed runs
+  std::int64_t strategy_index = -1;  ///< al runs: position in the pipeline's [[strategies]] (-1: not recorded)
 };
 
 struct CycleRecord {

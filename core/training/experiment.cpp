@@ -5,6 +5,9 @@
 
 #include <torch/torch.h>
 
+#include "core/data/seeds.hpp"
+#include "core/training/evaluation.hpp"
+#include "core/training/mixed_precision.hpp"
 #include "core/util/log.hpp"
 #include "core/host/plugin_host.hpp"
 #include "quarry/error.hpp"
@@ -23,6 +26,7 @@ std::shared_ptr<Model> make_model(const Pipeline& p, const ModelSpec& spec, std:
   std::lock_guard<std::mutex> lock(model_init_mutex());
   torch::manual_seed(mix_seed(static_cast<std::uint64_t>(seed), kSeedInit));
   auto model = host.make_model(p.model.name, p.model.params, spec);
+  const std::string who = "model '" + p.model.name + "' (" + host.get(ComponentKind::Model, p.model.name).file + ")";
   model->to(device);
   model->train(false);
   // A model plugin's output is checked once, on two images, before any training.
@@ -30,12 +34,12 @@ std::shared_ptr<Model> make_model(const Pipeline& p, const ModelSpec& spec, std:
   auto probe = torch::zeros({2, spec.in_channels, spec.height, spec.width}, torch::TensorOptions().device(device));
   auto out = model->forward(probe);
   if (!out.logits.defined() || out.logits.dim() != 2 || out.logits.size(0) != 2 || out.logits.size(1) != spec.num_classes)
-    throw Error("model '" + p.model.name + "' returned logits of shape " +
+    throw Error(who + " returned logits of shape " +
                 (out.logits.defined() ? c10::str(out.logits.sizes()) : std::string("(none)")) + ", expected [2, " +
                 std::to_string(spec.num_classes) + "]");
   if (!out.features.defined() || out.features.dim() != 2 || out.features.size(0) != 2 ||
       out.features.size(1) != model->feature_dim())
-    throw Error("model '" + p.model.name + "' returned features of shape " +
+    throw Error(who + " returned features of shape " +
                 (out.features.defined() ? c10::str(out.features.sizes()) : std::string("(none)")) +
                 ", expected [2, feature_dim() = " + std::to_string(model->feature_dim()) + "]");
   return model;
@@ -59,7 +63,8 @@ Experiment prepare_experiment(const Pipeline& p, std::int64_t seed, const Plugin
       const double t0 = now_seconds();
       auto ds = host.make_dataset(p.dataset.name, p.dataset.params);
       auto data = std::make_shared<DatasetData>(ds->load(log));
-      validate_dataset(*data, "dataset '" + p.dataset.name + "'");
+      validate_dataset(*data, "dataset '" + p.dataset.name + "' (" +
+                                  host.get(ComponentKind::Dataset, p.dataset.name).file + ")");
       log.info(fmt::format("loaded {}: {} train, {} test images of {}x{}x{}, {} classes ({:.1f}s)", p.dataset.name,
                            data->train.size(), data->test.size(), data->train.images.size(1),
                            data->train.images.size(2), data->train.images.size(3), data->class_names.size(),
@@ -83,10 +88,10 @@ TrainEval train_and_evaluate(Experiment& e, const TrainConfig& cfg, const std::v
   TrainEval r;
   restore_weights(*e.model, e.initial);
   r.train = train_model(*e.model, cfg, e.data.pool, e.data.mean, e.data.std, labeled, seed, &log);
-  r.test = evaluate(*e.model, e.data.test, e.data.mean, e.data.std, cfg.predict_batch_size, {}, cfg.mixed_precision);
+  r.test = evaluate(*e.model, e.data.test, e.data.mean, e.data.std, cfg.predict_batch_size, {}, autocast_dtype(cfg));
   if (e.data.validation.size() > 0)
     r.validation = evaluate(*e.model, e.data.validation, e.data.mean, e.data.std, cfg.predict_batch_size, {},
-                            cfg.mixed_precision);
+                            autocast_dtype(cfg));
   else
     r.validation.accuracy = -1;
   return r;

@@ -7,6 +7,7 @@
 
 #include "core/pipeline/pipeline.hpp"
 #include "core/data/device_data.hpp"
+#include "core/training/evaluation.hpp"
 #include "core/training/trainer.hpp"
 
 namespace quarry {

@@ -1,4 +1,5 @@
-// Training and evaluation under a configurable protocol (PROTOCOL.md, "Training").
+// Training under a configurable protocol (PROTOCOL.md, "Training"), and the seed's
+// initial weights every cycle starts from.
 #pragma once
 
 #include <cstdint>
@@ -8,16 +9,12 @@
 
 #include <torch/types.h>
 
-#include "core/pipeline/pipeline.hpp"
+#include "core/pipeline/settings.hpp"
 #include "core/data/device_data.hpp"
 #include "quarry/logger.hpp"
 #include "quarry/model.hpp"
 
 namespace quarry {
-
-/// Learning rate of `epoch` (0-based): linear warm-up from 0.01 x lr over
-/// warmup_epochs, then cosine annealing to 0 over the remaining epochs.
-double warmup_cosine(const TrainConfig& cfg, std::int64_t epoch);
 
 struct TrainResult {
   bool diverged = false;
@@ -25,12 +22,6 @@ struct TrainResult {
   std::int64_t epochs_run = 0;
   double final_loss = 0;             ///< mean loss of the last epoch run
   double seconds = 0;
-};
-
-struct EvalResult {
-  double accuracy = 0;
-  double nll = 0;
-  double ece = 0;  ///< expected calibration error, 15 equal-width confidence bins
 };
 
 /// The model's parameters and buffers, copied (the initial weights of a seed).
@@ -43,21 +34,5 @@ void restore_weights(torch::nn::Module& model, const WeightSnapshot& snapshot);
 TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit& data, const torch::Tensor& mean,
                         const torch::Tensor& std, const std::vector<std::int64_t>& indices, std::uint64_t seed,
                         Logger* log = nullptr);
-
-/// Softmax probabilities and/or features of `indices` of `split` (all when indices is empty),
-/// eval mode, no augmentation, in batches of `batch`.
-struct Outputs {
-  torch::Tensor probabilities, features, logits;
-};
-Outputs predict(Model& model, const DeviceSplit& split, const torch::Tensor& mean, const torch::Tensor& std,
-                const std::vector<std::int64_t>& indices, std::int64_t batch, bool want_features,
-                bool mixed_precision = false);
-
-/// Accuracy, NLL and ECE of `model` on `split` (all of it, or `indices`).
-EvalResult evaluate(Model& model, const DeviceSplit& split, const torch::Tensor& mean, const torch::Tensor& std,
-                    std::int64_t batch, const std::vector<std::int64_t>& indices = {}, bool mixed_precision = false);
-
-/// Metrics from logits and labels (CPU or device tensors).
-EvalResult metrics_from_logits(const torch::Tensor& logits, const torch::Tensor& labels);
 
 }  // namespace quarry

@@ -1,5 +1,7 @@
 #include "core/util/log.hpp"
 
+#include <algorithm>
+
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
@@ -61,9 +63,13 @@ void Progress::step(std::int64_t done, const std::string& extra) {
   if (done < total_ && t - last_ < min_interval_s_) return;
   last_ = t;
   const double elapsed = t - start_;
-  const double eta = done > 0 ? elapsed * static_cast<double>(total_ - done) / static_cast<double>(done) : 0.0;
-  log_.info(fmt::format("{} {}/{} ({:.0f}%) {:.1f}s elapsed, ETA {:.1f}s{}{}", what_, done, total_,
-                        total_ ? 100.0 * done / total_ : 100.0, elapsed, eta, extra.empty() ? "" : " ", extra));
+  // A total that was too small never shows more than 100% or a negative ETA.
+  done = std::max<std::int64_t>(done, 0);
+  const auto total = std::max(total_, done);
+  const double eta = done > 0 ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0.0;
+  log_.info(fmt::format("{} {}/{} ({:.0f}%) {:.1f}s elapsed, ETA {:.1f}s{}{}", what_, done, total,
+                        total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0, elapsed,
+                        eta, extra.empty() ? "" : " ", extra));
 }
 
 }  // namespace quarry

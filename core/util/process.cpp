@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <sstream>
@@ -120,9 +121,11 @@ ProgramResult run_program(const std::vector<std::string>& argv, double timeout_s
       if (left <= 0) break;
       pollfd p{fds[0], POLLIN, 0};
       const int ready = ::poll(&p, 1, static_cast<int>(left * 1000) + 1);
+      if (ready < 0 && errno == EINTR) continue;  // a signal (Ctrl-C to a sweep) is not the child's end
       if (ready < 0) break;
       if (ready == 0) continue;
       const auto n = ::read(fds[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;  // EOF: the child (and whatever inherited the pipe) closed it
       r.output.append(buf, static_cast<std::size_t>(n));
     }

@@ -1,6 +1,7 @@
 #include "wide_resnet.hpp"
 
 #include <quarry/error.hpp>
+#include <quarry/random.hpp>
 
 #include "model_params.hpp"
 
@@ -29,7 +30,7 @@ WideBlockImpl::WideBlockImpl(std::int64_t in_channels, std::int64_t out_channels
 torch::Tensor WideBlockImpl::forward(const torch::Tensor& x) {
   const auto pre = torch::relu(bn1(x));
   auto out = torch::relu(bn2(conv1(pre)));
-  if (dropout > 0) out = torch::dropout(out, dropout, is_training());
+  if (dropout > 0) out = quarry::dropout(out, dropout, is_training());
   out = conv2(out);
   return out + (shortcut ? shortcut(pre) : x);
 }

@@ -7,5 +7,6 @@
 #include "quarry/model.hpp"
 #include "quarry/params.hpp"
 #include "quarry/plugin.hpp"
+#include "quarry/random.hpp"
 #include "quarry/strategy.hpp"
 #include "quarry/version.hpp"

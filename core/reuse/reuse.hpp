@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "core/cli/commands.hpp"
 #include "core/store/store.hpp"
 #include "quarry/logger.hpp"
 
@@ -26,7 +25,5 @@ struct ReuseRequest {
 /// One reuse run per pool; returns their run ids (and, in `results_out`, the store folder used).
 std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& host, Logger& log,
                                      std::string* results_out = nullptr);
-
-int cmd_reuse(const ReuseRequest& r, const GlobalOptions& g);
 
 }  // namespace quarry

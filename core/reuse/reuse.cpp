@@ -1,13 +1,15 @@
-#include "core/al/reuse.hpp"
+#include "core/reuse/reuse.hpp"
 
 #include <algorithm>
 #include <filesystem>
-#include <iostream>
 
-#include "core/al/loop.hpp"
+#include "core/al/pool_file.hpp"
+#include "core/al/run_record.hpp"
+#include "core/data/seeds.hpp"
+#include "core/util/memory.hpp"
 #include "core/pipeline/pipeline.hpp"
 #include "core/training/experiment.hpp"
-#include "core/hpo/tune.hpp"
+#include "core/hpo/search.hpp"
 #include "core/util/log.hpp"
 #include "core/host/plugin_host.hpp"
 #include "quarry/error.hpp"
@@ -33,16 +35,7 @@ std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& ho
   Store store(fs::path(p.results) / "quarry.db");
   std::vector<PoolSource> sources;
   for (const auto& spec : r.pools) {
-    const auto at = spec.find('@');
-    const std::string run = spec.substr(0, at);
-    std::int64_t size = 0;
-    if (at != std::string::npos) {
-      try {
-        size = std::stoll(spec.substr(at + 1));
-      } catch (...) {
-        throw Error("--pool " + spec + ": expected RUN or RUN@SIZE with SIZE a number of labels");
-      }
-    }
+    const auto [run, size] = parse_pool_ref(spec);
     // A study name (no run id or prefix of one) stands for every active-learning run of the
     // study, e.g. --pool table1-cifar10@2000: all strategies, settings and seeds at 2,000 labels.
     std::vector<std::string> study_runs;
@@ -61,23 +54,15 @@ std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& ho
   std::vector<std::string> ids;
   for (const auto& src : sources) {
     // The source run's seed gives the same validation split, so its pool maps back exactly.
-    const std::int64_t seed = src.pool.seed != 0 ? src.pool.seed : p.seeds.front();
+    const std::int64_t seed = src.pool.seed.value_or(p.seeds.front());  // seed 0 is a seed like any other
     const auto size = static_cast<std::int64_t>(src.pool.train_indices.size());
     auto source_run = src.pool.source_run.empty() ? std::optional<RunRecord>{} : store.find_run(src.pool.source_run);
-    RunRecord rec;
-    rec.id = new_run_id(p.name, "reuse-" + p.model.name, seed);
-    rec.study = p.name;
-    rec.kind = "reuse";
+    RunRecord rec = new_run_record(p, "reuse", "reuse-" + p.model.name, seed);
     rec.strategy = source_run ? source_run->strategy : "";
-    rec.seed = seed;
-    rec.dataset = p.dataset.name;
-    rec.model = p.model.name;
-    rec.status = "running";
-    rec.pipeline = p.resolved_toml;
     rec.source_run = src.pool.source_run;
     rec.source_size = size;
     // Tuned reuse runs train each with their own best setting: one label for all of them.
-    rec.hp_label = r.tune ? "tuned (TPE)" : fmt::format("lr={:g} wd={:g}", p.train.lr, p.train.weight_decay);
+    if (r.tune) rec.hp_label = "tuned (TPE)";
     store.create_run(rec);
     try {
       log.info(fmt::format("reuse {}: {} labels from {} with {}{}", rec.id, size, src.label, p.model.name,
@@ -85,11 +70,19 @@ std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& ho
       Experiment e = prepare_experiment(p, seed, host, log);
       const auto labeled = pool_indices_for(src.pool, e.split, src.label);
       TrainConfig cfg = p.train;
-      if (r.tune)
-        cfg = run_search(p, e, labeled, p.train, seed, host, store, rec.id + "/" + std::to_string(size), rec.id, log)
-                  .best_config;
-      auto te = train_and_evaluate(e, cfg, labeled, mix_seed(static_cast<std::uint64_t>(seed), kSeedTrain,
-                                                             static_cast<std::uint64_t>(size)), log);
+      std::optional<TrainEval> trained;
+      if (r.tune) {
+        auto search = run_search(p, e, labeled, p.train, seed, host, store, rec.id + "/" + std::to_string(size),
+                                 rec.id, log);
+        cfg = search.best_config;
+        // The search's retraining on the whole pool is this run's training (same setting and
+        // seed): it is not done twice.
+        trained = std::move(search.retrained);
+      }
+      if (!trained)
+        trained = train_and_evaluate(e, cfg, labeled, mix_seed(static_cast<std::uint64_t>(seed), kSeedTrain,
+                                                               static_cast<std::uint64_t>(size)), log);
+      const TrainEval& te = *trained;
       CycleRecord c;
       c.cycle = 0;
       c.labeled = size;
@@ -118,25 +111,6 @@ std::vector<std::string> reuse_pools(const ReuseRequest& r, const PluginHost& ho
     ids.push_back(rec.id);
   }
   return ids;
-}
-
-int cmd_reuse(const ReuseRequest& r, const GlobalOptions& g) {
-  static SpdLogger log(console_logger());
-  PluginHost host(log);
-  discover_plugins(host, g, r.pipeline);
-  std::string results;
-  const auto ids = reuse_pools(r, host, log, &results);
-  Store store(fs::path(results) / "quarry.db");
-  std::cout << fmt::format("{:<48} {:<36} {:>7} {:>8} {:>8}\n", "REUSE RUN", "SOURCE", "LABELS", "TEST%", "NLL");
-  for (const auto& id : ids) {
-    const auto run = store.find_run(id);
-    const auto cycles = store.cycles(id);
-    if (!run || cycles.empty()) continue;
-    std::cout << fmt::format("{:<48} {:<36} {:>7} {:>8.2f} {:>8.4f}\n", id, run->source_run.empty() ? "(file)" : run->source_run,
-                             cycles[0].labeled, 100 * cycles[0].test_accuracy, cycles[0].test_nll);
-  }
-  store.export_csv(fs::path(results) / "csv");
-  return 0;
 }
 
 }  // namespace quarry

@@ -1,0 +1,52 @@
+// What a strategy sees of the host during one query (quarry::QueryContext), and the
+// check every strategy's answer goes through before anything is recorded.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/pipeline/settings.hpp"
+#include "quarry/strategy.hpp"
+
+namespace quarry {
+
+struct Experiment;
+
+class HostQueryContext : public QueryContext {
+ public:
+  HostQueryContext(Experiment& e, const TrainConfig& cfg, std::vector<std::int64_t> labeled,
+                   std::vector<std::int64_t> unlabeled, std::vector<std::int64_t> candidates, std::int64_t k,
+                   std::int64_t memory_budget, std::uint64_t seed, Logger& log);
+
+  const std::vector<std::int64_t>& labeled() const override { return labeled_; }
+  const std::vector<std::int64_t>& unlabeled() const override { return unlabeled_; }
+  const std::vector<std::int64_t>& candidates() const override { return candidates_; }
+  std::int64_t query_size() const override { return k_; }
+  std::int64_t num_classes() const override;
+  torch::Device device() const override;
+  std::int64_t memory_budget_bytes() const override { return memory_; }
+  std::mt19937_64& rng() override { return rng_; }
+  Logger& log() override { return log_; }
+
+  /// Probabilities and/or features of pool indices, in eval mode. A diverged model's NaN
+  /// probabilities become uniform and its NaN features 0: strategies see an uninformative
+  /// model, never NaN.
+  Predictions predict(const std::vector<std::int64_t>& indices, bool probabilities, bool features) override;
+
+ private:
+  Experiment& e_;
+  const TrainConfig& cfg_;
+  std::vector<std::int64_t> labeled_, unlabeled_, candidates_;
+  std::int64_t k_, memory_;
+  std::mt19937_64 rng_;
+  Logger& log_;
+};
+
+/// Check a strategy's answer; returns what is wrong, or nullopt.
+std::optional<std::string> check_query(const std::vector<std::int64_t>& picked, std::int64_t expected,
+                                       std::int64_t pool_size, const std::vector<char>& is_labeled);
+
+}  // namespace quarry

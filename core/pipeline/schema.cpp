@@ -1,0 +1,105 @@
+#include "core/pipeline/schema.hpp"
+
+#include "core/pipeline/pipeline.hpp"
+
+namespace quarry {
+
+// Each default is read from the settings structs (pipeline/settings.hpp, pipeline.hpp),
+// so a default is written in one place only.
+
+const std::vector<ParamSpec>& run_schema() {
+  const Pipeline d;
+  static const std::vector<ParamSpec> s = {
+      param_string("name", "", "name of the study (default: the pipeline file's name)"),
+      [&] {
+        auto p = param_required("seeds", ParamType::IntList, "seeds; each (strategy, seed) pair is one run");
+        p.default_value = ParamValue{d.seeds};
+        p.min = 0;
+        return p;
+      }(),
+      param_string("device", d.device, "auto | cpu | cuda | cuda:N"),
+      param_int("threads", d.threads, "CPU threads for LibTorch (0 = LibTorch's default)", 0, 1024),
+      param_string("results", d.results, "folder holding the results store (quarry.db) and per-run logs"),
+      [&] {
+        auto p = param_required("plugin_paths", ParamType::StringList, "extra folders to load plugins from");
+        p.default_value = ParamValue{std::vector<std::string>{}};
+        return p;
+      }(),
+      param_int("memory_budget_mb", d.memory_budget_mb, "memory a strategy may use for temporary matrices", 1, 1 << 20),
+  };
+  return s;
+}
+
+const std::vector<ParamSpec>& dataset_core_schema() {
+  const Pipeline d;
+  static const std::vector<ParamSpec> s = {
+      param_float("validation_fraction", d.validation_fraction, "share of the train split held out for validation (per seed)", 0.0, 0.9),
+      param_int("pool_subset", d.pool_subset, "> 0: keep a seeded random subset of this many pool images (quick runs)", 0),
+      param_int("test_subset", d.test_subset, "> 0: evaluate on the first N test images (quick runs)", 0),
+  };
+  return s;
+}
+
+const std::vector<ParamSpec>& train_schema() {
+  const TrainConfig t;
+  static const std::vector<ParamSpec> s = {
+      param_int("epochs", t.epochs, "epochs per training", 1, 100000),
+      param_int("batch_size", t.batch_size, "training batch size", 1, 1 << 20),
+      param_float("lr", t.lr, "SGD learning rate", 1e-12, 100.0),
+      param_float("weight_decay", t.weight_decay, "SGD weight decay", 0.0, 10.0),
+      param_float("momentum", t.momentum, "SGD momentum", 0.0, 1.0),
+      param_bool("nesterov", t.nesterov, "Nesterov momentum"),
+      param_int("warmup_epochs", t.warmup_epochs, "linear warm-up from 0.01 x lr over this many epochs, then cosine to 0", 0, 100000),
+      param_string("epoch_mode", t.epoch_mode, "sampled: floor(n/batch)+1 random batches (the reference); shuffled: one pass",
+                   {"sampled", "shuffled"}),
+      param_bool("augment", t.augment, "random crop with zero padding and horizontal flip"),
+      param_int("crop_padding", t.crop_padding, "zero padding of the random crop", 0, 64),
+      param_bool("flip", t.flip, "random horizontal flip (when augment = true)"),
+      param_int("predict_batch_size", t.predict_batch_size, "batch size for evaluation and querying", 1, 1 << 20),
+      param_string("init", t.init, "same: every cycle from the seed's initial weights; continue: from the last cycle's",
+                   {"same", "continue"}),
+      param_bool("mixed_precision", t.mixed_precision, "autocast on CUDA to train.precision (ignored on CPU)"),
+      param_string("precision", t.precision,
+                   "mixed precision dtype: bfloat16 (float32's range, no loss scaling; Ampere and newer) or float16 "
+                   "(with dynamic loss scaling)",
+                   {"bfloat16", "float16"}),
+  };
+  return s;
+}
+
+const std::vector<ParamSpec>& al_schema() {
+  const LoopConfig l;
+  static const std::vector<ParamSpec> s = {
+      param_int("initial", l.initial, "random initial labels (ignored with initial_pool)", 1),
+      param_string("initial_pool", l.initial_pool, "pool JSON (quarry pool export) to start from instead"),
+      param_bool("class_balanced", l.class_balanced, "draw the initial labels class-balanced"),
+      param_int("query_size", l.query_size, "labels acquired per cycle", 1),
+      param_int("budget", l.budget, "labels at the end (the last cycle trains on this many)", 1),
+      param_int("candidate_subset", l.candidate_subset, "unlabeled images a strategy scores per cycle (0 = all)", 0),
+  };
+  return s;
+}
+
+const std::vector<ParamSpec>& hpo_schema() {
+  const HpoConfig h;
+  static const std::vector<ParamSpec> s = {
+      [&] {
+        auto p = param_required("sizes", ParamType::IntList, "pool sizes after which to tune (e.g. [2000, 4000])");
+        p.default_value = ParamValue{h.sizes};
+        p.min = 1;
+        return p;
+      }(),
+      param_int("every", h.every, "re-tune every N cycles during DAL and keep querying with the tuned setting (0 = off)", 0),
+      param_int("trials", h.trials, "trials per search", 1, 100000),
+      param_string("sampler", h.sampler, "tpe | random", {"tpe", "random"}),
+      param_int("startup_trials", h.startup_trials, "random trials before TPE models the history", 0, 100000),
+      param_int("splits", h.splits, "random validation splits per trial", 1, 100),
+      param_float("split_fraction", h.split_fraction, "share of the pool in each validation split", 0.01, 0.5),
+      param_int("folds", h.folds, "> 1: K-fold cross-validation instead of random splits", 0, 100),
+      param_int("parallel", h.parallel, "trials run at once", 1, 64),
+      param_bool("enqueue_current", h.enqueue_current, "first trial = the pipeline's own [train] setting"),
+  };
+  return s;
+}
+
+}  // namespace quarry

@@ -1,0 +1,61 @@
+// The settings of a pipeline's core sections, with their defaults: the one place a
+// default lives (pipeline/schema.cpp declares each key with the default written here).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace quarry {
+
+struct TrainConfig {
+  std::int64_t epochs = 200;
+  std::int64_t batch_size = 32;
+  double lr = 0.01;
+  double weight_decay = 5e-4;
+  double momentum = 0.9;
+  bool nesterov = false;
+  std::int64_t warmup_epochs = 10;
+  std::string epoch_mode = "sampled";  ///< "sampled": floor(n/batch)+1 random batches; "shuffled": one pass
+  bool augment = true;
+  std::int64_t crop_padding = 4;
+  bool flip = true;
+  std::int64_t predict_batch_size = 128;
+  std::string init = "same";  ///< "same": every cycle from the seed's initial weights; "continue"
+  bool mixed_precision = false;  ///< autocast on CUDA (ignored on the CPU)
+  std::string precision = "bfloat16";  ///< its dtype: "bfloat16", or "float16" with dynamic loss scaling
+};
+
+struct LoopConfig {
+  std::int64_t initial = 100;
+  std::string initial_pool;  ///< a pool JSON file (quarry pool export); empty = random initial labels
+  bool class_balanced = false;
+  std::int64_t query_size = 100;
+  std::int64_t budget = 4000;
+  std::int64_t candidate_subset = 10000;  ///< 0 = score the whole unlabeled pool
+};
+
+struct SearchDimension {
+  std::string name;  ///< train key it sets: lr, weight_decay, momentum, epochs, batch_size, ...
+  std::string type;  ///< log_uniform | uniform | int | categorical
+  double low = 0, high = 0;
+  bool log = false;
+  std::vector<std::string> choices;
+};
+
+struct HpoConfig {
+  bool enabled = false;
+  std::vector<std::int64_t> sizes;  ///< pool sizes after which to tune (e.g. 2000, 4000)
+  std::int64_t every = 0;           ///< re-tune every N cycles during DAL and keep querying with the result
+  std::int64_t trials = 50;
+  std::string sampler = "tpe";  ///< tpe | random
+  std::int64_t startup_trials = 10;
+  std::int64_t splits = 3;           ///< random validation splits
+  double split_fraction = 0.1;       ///< of the pool, per split
+  std::int64_t folds = 0;            ///< > 0: K-fold instead of random splits
+  std::int64_t parallel = 1;
+  bool enqueue_current = true;       ///< first trial = the pipeline's own setting
+  std::vector<SearchDimension> space;
+};
+
+}  // namespace quarry

@@ -1,0 +1,199 @@
+// Table 1 (DAL -> BO per strategy and setting) from the selected al runs and searches, its
+// ranking marks, and its Markdown and HTML.
+#include "core/report/table1.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/report/format.hpp"
+
+namespace quarry::report {
+
+const char* mark_name(Mark m) {
+  switch (m) {
+    case Mark::best: return "best";
+    case Mark::second: return "second";
+    case Mark::third: return "third";
+    case Mark::worst: return "worst";
+    default: return "";
+  }
+}
+
+namespace {
+/// Marks for one column of means (n == 0: no value, no mark).
+std::vector<Mark> rank_column(const std::vector<MeanStd>& column) {
+  // Ranked as shown (percent, two decimals), so means that print the same share a mark.
+  auto shown = [](double mean) { return std::round(mean * 1e4); };
+  std::vector<double> distinct;
+  for (const auto& m : column)
+    if (m.n > 0) distinct.push_back(shown(m.mean));
+  std::sort(distinct.begin(), distinct.end(), std::greater<>());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  std::vector<Mark> marks(column.size(), Mark::none);
+  if (distinct.size() < 2) return marks;  // nothing to rank against
+  for (std::size_t i = 0; i < column.size(); ++i) {
+    if (column[i].n == 0) continue;
+    const auto rank = static_cast<std::size_t>(std::find(distinct.begin(), distinct.end(), shown(column[i].mean)) -
+                                               distinct.begin());
+    if (rank + 1 == distinct.size()) marks[i] = Mark::worst;
+    else if (rank == 0) marks[i] = Mark::best;
+    else if (rank == 1) marks[i] = Mark::second;
+    else if (rank == 2) marks[i] = Mark::third;
+  }
+  return marks;
+}
+}  // namespace
+
+std::vector<Table1> table1(const ReportData& data, const std::vector<std::int64_t>& sizes) {
+  std::map<std::pair<std::string, std::string>, std::vector<const RunData*>> combos;
+  for (const auto& r : data.runs)
+    if (r.run.kind == "al") combos[{r.run.dataset, r.run.model}].push_back(&r);
+  std::vector<Table1> out;
+  for (const auto& [combo, runs] : combos) {
+    std::set<std::string> strategy_set, hp_set;
+    std::set<std::int64_t> search_sizes;
+    std::int64_t last = -1;
+    for (const auto* r : runs) {
+      strategy_set.insert(strategy_of(r->run));
+      hp_set.insert(r->hp);
+      for (const auto& c : r->cycles) last = std::max(last, c.labeled);
+    }
+    std::vector<const SearchData*> searches;
+    for (const auto& s : data.searches) {
+      const RunData* base = data.find(s.al_run);
+      if (base && base->run.dataset == combo.first && base->run.model == combo.second) {
+        searches.push_back(&s);
+        search_sizes.insert(s.result.pool_size);
+      }
+    }
+    std::vector<std::int64_t> use = sizes;
+    if (use.empty()) use.assign(search_sizes.begin(), search_sizes.end());
+    if (use.empty() && last >= 0) use.push_back(last);
+    for (auto size : use) {
+      Table1 t;
+      t.dataset = combo.first;
+      t.model = combo.second;
+      t.size = size;
+      t.strategies = sorted_unique(strategy_set, strategy_less);
+      t.hps = sorted_unique(hp_set, hp_less);
+      for (const auto& s : t.strategies)
+        for (const auto& h : t.hps) {
+          Table1Cell cell;
+          std::vector<double> dal, bo;
+          for (const auto* r : runs) {
+            if (strategy_of(r->run) != s || r->hp != h) continue;
+            cell.unfinished = cell.unfinished || !r->finished();
+            for (const auto& c : r->cycles)
+              if (c.labeled == size) {
+                dal.push_back(c.test_accuracy);
+                break;
+              }
+            for (const auto* sd : searches)
+              if (sd->al_run == r->run.id && sd->result.pool_size == size) bo.push_back(sd->result.test_accuracy);
+          }
+          cell.dal = mean_std(dal);
+          cell.bo = mean_std(bo);
+          t.cells.push_back(cell);
+        }
+      for (std::size_t h = 0; h < t.hps.size(); ++h) {
+        std::vector<MeanStd> dal, bo;
+        for (std::size_t s = 0; s < t.strategies.size(); ++s) {
+          dal.push_back(t.cell(s, h).dal);
+          bo.push_back(t.cell(s, h).bo);
+        }
+        const auto dm = rank_column(dal), bm = rank_column(bo);
+        for (std::size_t s = 0; s < t.strategies.size(); ++s) {
+          t.cells[s * t.hps.size() + h].dal_mark = dm[s];
+          t.cells[s * t.hps.size() + h].bo_mark = bm[s];
+        }
+      }
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+namespace {
+const char* kMarkLegendMd =
+    "Marks per column, ranking strategies separately for DAL and for BO: **bold** = best, <u>underlined</u> = "
+    "second, *italic* = third, ▼ = worst. Mean ± population std over seeds, test accuracy in %. "
+    "`*` after a cell: some run behind it has not finished.";
+
+std::string md_marked(const MeanStd& m, Mark mark) {
+  const std::string v = pm(m);
+  switch (mark) {
+    case Mark::best: return "**" + v + "**";
+    case Mark::second: return "<u>" + v + "</u>";
+    case Mark::third: return "*" + v + "*";
+    case Mark::worst: return v + " ▼";
+    default: return v;
+  }
+}
+
+std::string size_title(const Table1& t) {
+  return fmt::format("{}, {} labels", combo_title(t.dataset, t.model), t.size);
+}
+}  // namespace
+
+std::string table1_markdown(const std::vector<Table1>& tables) {
+  std::string out = "# Table 1: DAL -> BO test accuracy (%)\n\n";
+  out += std::string("Each cell: accuracy of the active-learning runs at that pool size with the column's fixed "
+                     "setting (DAL) -> accuracy after Bayesian optimisation on the same pool (BO). ") +
+         kMarkLegendMd + "\n";
+  if (tables.empty()) out += "\nNo active-learning runs selected.\n";
+  for (const auto& t : tables) {
+    out += "\n## " + size_title(t) + "\n\n| strategy |";
+    for (const auto& h : t.hps) out += " " + h + " |";
+    out += "\n|---|";
+    for (std::size_t i = 0; i < t.hps.size(); ++i) out += "---|";
+    out += "\n";
+    for (std::size_t s = 0; s < t.strategies.size(); ++s) {
+      out += "| " + t.strategies[s] + " |";
+      for (std::size_t h = 0; h < t.hps.size(); ++h) {
+        const auto& c = t.cell(s, h);
+        out += " " + md_marked(c.dal, c.dal_mark) + " -> " + md_marked(c.bo, c.bo_mark) + (c.unfinished ? " `*`" : "") +
+               " |";
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+std::string table1_html(const std::vector<Table1>& tables) {
+  std::string out =
+      "<p class=\"legend\">Each cell: <b>DAL</b> (the active-learning runs' test accuracy at that pool size with the "
+      "column's fixed setting) &rarr; <b>BO</b> (after Bayesian optimisation on the same pool); mean ± population std "
+      "over seeds, in %. Marks per column, ranking strategies separately for DAL and for BO: "
+      "<span class=\"m-best\">bold = best</span>, <span class=\"m-second\">underlined = second</span>, "
+      "<span class=\"m-third\">italic = third</span>, <span class=\"m-worst\">red = worst</span>. "
+      "<span class=\"unfinished\">*</span> = some run behind the cell has not finished.</p>\n";
+  if (tables.empty()) out += "<p>No active-learning runs selected.</p>\n";
+  for (const auto& t : tables) {
+    out += "<table class=\"t1\">\n<caption>" + esc(size_title(t)) + "</caption>\n<thead><tr><th>strategy</th>";
+    for (const auto& h : t.hps) out += "<th>" + esc(h) + "<br><small>DAL &rarr; BO</small></th>";
+    out += "</tr></thead>\n<tbody>\n";
+    for (std::size_t s = 0; s < t.strategies.size(); ++s) {
+      out += "<tr><th>" + esc(t.strategies[s]) + "</th>";
+      for (std::size_t h = 0; h < t.hps.size(); ++h) {
+        const auto& c = t.cell(s, h);
+        auto span = [](const MeanStd& m, Mark mark, const char* what) {
+          return fmt::format("<span class=\"{} m-{}\" title=\"{}: n = {}\">{}</span>", what,
+                             mark == Mark::none ? "none" : mark_name(mark), what, m.n, esc(pm(m)));
+        };
+        out += "<td>" + span(c.dal, c.dal_mark, "dal") + " &rarr; " + span(c.bo, c.bo_mark, "bo") +
+               (c.unfinished ? " <span class=\"unfinished\">*</span>" : "") + "</td>";
+      }
+      out += "</tr>\n";
+    }
+    out += "</tbody>\n</table>\n";
+  }
+  return out;
+}
+
+}  // namespace quarry::report
