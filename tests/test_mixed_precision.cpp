@@ -53,7 +53,7 @@ TEST_CASE("GradScaler: scale() multiplies the loss by 2^16; step() unscales exac
   const auto c = torch::tensor({3.0f, -0.25f});
   const auto loss = (m.p * c).sum();  // 3 - 0.5 = 2.5, gradient c
   const auto scaled = scaler.scale(loss);
-  CHECK(scaled.scalar_type() == torch::kFloat32);
+  CHECK((scaled.scalar_type() == torch::kFloat32));
   CHECK(scaled.item<double>() == 2.5 * 65536.0);
   CHECK(loss.item<double>() == 2.5);  // the loss itself is left alone
   scaled.backward();
@@ -67,7 +67,7 @@ TEST_CASE("GradScaler: scale() multiplies the loss by 2^16; step() unscales exac
   CHECK(scaler.scale_value() == 65536.0);  // 1 finite step of the 2000 before growth
 
   // A float64 loss comes back as float32, scaled.
-  CHECK(scaler.scale(torch::tensor(0.75, torch::kFloat64)).scalar_type() == torch::kFloat32);
+  CHECK((scaler.scale(torch::tensor(0.75, torch::kFloat64)).scalar_type() == torch::kFloat32));
   CHECK(scaler.scale(torch::tensor(0.75, torch::kFloat64)).item<double>() == 0.75 * 65536.0);
 }
 
@@ -146,7 +146,7 @@ TEST_CASE("GradScaler disabled: scale() returns the loss unchanged and step() al
   const auto same = scaler.scale(loss);
   CHECK(same.is_same(loss));
   const auto d = torch::tensor(0.125, torch::kFloat64);
-  CHECK(scaler.scale(d).scalar_type() == torch::kFloat64);  // not even cast
+  CHECK((scaler.scale(d).scalar_type() == torch::kFloat64));  // not even cast
 
   m.set_grad({3.0f, -0.25f});
   CHECK(scaler.step(m.opt, m.params));
@@ -164,18 +164,18 @@ TEST_CASE("GradScaler disabled: scale() returns the loss unchanged and step() al
 }
 
 TEST_CASE("autocast_dtype: mixed_precision off is float32; bfloat16 and float16; anything else is an error") {
-  CHECK(autocast_dtype(false, "bfloat16") == at::kFloat);
-  CHECK(autocast_dtype(false, "float16") == at::kFloat);
-  CHECK(autocast_dtype(false, "anything") == at::kFloat);
-  CHECK(autocast_dtype(true, "bfloat16") == at::kBFloat16);
-  CHECK(autocast_dtype(true, "float16") == at::kHalf);
+  CHECK((autocast_dtype(false, "bfloat16") == at::kFloat));
+  CHECK((autocast_dtype(false, "float16") == at::kFloat));
+  CHECK((autocast_dtype(false, "anything") == at::kFloat));
+  CHECK((autocast_dtype(true, "bfloat16") == at::kBFloat16));
+  CHECK((autocast_dtype(true, "float16") == at::kHalf));
   CHECK_THROWS_WITH_AS(autocast_dtype(true, "float32"), doctest::Contains("train.precision"), Error);
   CHECK_THROWS_AS(autocast_dtype(true, ""), Error);
   CHECK_THROWS_AS(autocast_dtype(true, "BFloat16"), Error);
   TrainConfig cfg;
-  CHECK(autocast_dtype(cfg) == at::kFloat);  // off by default
+  CHECK((autocast_dtype(cfg) == at::kFloat));  // off by default
   cfg.mixed_precision = true;
-  CHECK(autocast_dtype(cfg) == at::kBFloat16);  // bfloat16 by default
+  CHECK((autocast_dtype(cfg) == at::kBFloat16));  // bfloat16 by default
 }
 
 namespace {
@@ -209,13 +209,13 @@ TEST_CASE("AutocastScope: CUDA autocast to the dtype for the scope's life, only 
   {
     AutocastScope ac(at::kBFloat16, torch::Device(torch::kCUDA));
     CHECK(cuda_autocast_on());
-    CHECK(cuda_autocast_dtype() == at::kBFloat16);
+    CHECK((cuda_autocast_dtype() == at::kBFloat16));
   }
   CHECK_FALSE(cuda_autocast_on());
   {
     AutocastScope ac(at::kHalf, torch::Device(torch::kCUDA));
     CHECK(cuda_autocast_on());
-    CHECK(cuda_autocast_dtype() == at::kHalf);
+    CHECK((cuda_autocast_dtype() == at::kHalf));
   }
   CHECK_FALSE(cuda_autocast_on());  // (and the dtype is left at LibTorch's default, float16)
 }

@@ -183,7 +183,7 @@ TEST_CASE("quarry::dropout in a ModelRandomScope: inverted dropout, the same mas
   torch::manual_seed(3);
   {
     ModelRandomScope s(11);
-    CHECK(model_generator(torch::kCPU) != at::globalContext().defaultGenerator(torch::kCPU));
+    CHECK((model_generator(torch::kCPU) != at::globalContext().defaultGenerator(torch::kCPU)));
     quarry::dropout(x, 0.5, true);
   }
   CHECK(torch::equal(torch::rand({8}), expected));
@@ -204,7 +204,7 @@ TEST_CASE("quarry::dropout in a ModelRandomScope: inverted dropout, the same mas
 }
 
 TEST_CASE("outside any ModelRandomScope, dropout draws from LibTorch's default generator") {
-  CHECK(model_generator(torch::kCPU) == at::globalContext().defaultGenerator(torch::kCPU));
+  CHECK((model_generator(torch::kCPU) == at::globalContext().defaultGenerator(torch::kCPU)));
   const auto x = torch::ones({256});
   torch::manual_seed(5);
   const auto a = quarry::dropout(x, 0.5, true);
@@ -260,7 +260,7 @@ TEST_CASE("epoch_batches: sampled = floor(n/batch)+1 full batches covering every
     std::vector<int> seen(static_cast<std::size_t>(k.n), 0);
     std::vector<std::int64_t> flat;
     for (const auto& b : s) {
-      CHECK(b.scalar_type() == torch::kInt64);
+      CHECK((b.scalar_type() == torch::kInt64));
       REQUIRE(b.dim() == 1);
       CHECK(b.size(0) == k.batch);  // every batch full
       for (std::int64_t i = 0; i < b.size(0); ++i) {
@@ -283,7 +283,7 @@ TEST_CASE("epoch_batches: sampled = floor(n/batch)+1 full batches covering every
     REQUIRE(static_cast<std::int64_t>(sh.size()) == k.shuffled);
     std::vector<std::int64_t> all;
     for (std::size_t i = 0; i < sh.size(); ++i) {
-      CHECK(sh[i].scalar_type() == torch::kInt64);
+      CHECK((sh[i].scalar_type() == torch::kInt64));
       CHECK(sh[i].size(0) == (i + 1 == sh.size() ? k.last : k.batch));
       for (std::int64_t j = 0; j < sh[i].size(0); ++j) all.push_back(sh[i][j].item<std::int64_t>());
     }

@@ -60,7 +60,6 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
     for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
     auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     auto batches = epoch_batches(n, cfg, gen);
-    std::int64_t steps = 0;
     for (auto& pos : batches) {
       auto p = pos.to(device);
       auto x = images.index_select(0, p);
@@ -74,12 +73,12 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
         loss = torch::nn::functional::cross_entropy(model.forward(xf).logits.to(torch::kFloat32), y);
       }
       scaler.scale(loss).backward();
-      // A float16 step with an inf/NaN gradient is skipped (and its loss not counted).
-      if (!scaler.step(opt, params)) continue;
+      // A float16 step whose gradients overflowed is skipped and the scale backs off; its loss
+      // still counts: only a non-finite loss is divergence, not an overflowed gradient.
+      scaler.step(opt, params);
       loss_sum += loss.detach().to(torch::kFloat64);
-      ++steps;
     }
-    const double mean_loss = loss_sum.item<double>() / static_cast<double>(steps);
+    const double mean_loss = loss_sum.item<double>() / static_cast<double>(batches.size());
     r.epochs_run = epoch + 1;
     r.final_loss = mean_loss;
     if (!std::isfinite(mean_loss)) {
