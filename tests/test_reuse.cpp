@@ -111,7 +111,7 @@ TEST_CASE("reuse --tune trains the final model once: the search's retraining is 
   // search's retraining on all 20 labels (the trials train silently on 15 of them). A second
   // training of the final model would add a second line.
   CHECK(count_lines(log, "training on 20 labels, epoch 2/2 (100%)") == 1);
-  CHECK(count_lines(log, "training on ") == 2);  // its epochs 1/2 and 2/2, nothing else trained with a logger
+  CHECK(count_lines(log, " labels, epoch ") == 2);  // its epochs 1/2 and 2/2; nothing else trained with a logger
   const auto run = store.find_run(ids[0]);
   REQUIRE(run.has_value());
   CHECK(run->status == "finished");

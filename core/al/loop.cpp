@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include <fmt/format.h>
@@ -91,7 +92,7 @@ void commit_cycle(Store& store, const std::string& run_id, const fs::path& run_d
   if (keep_model) save_checkpoint(*e.model, checkpoint_file(run_dir, rec.cycle));
   store.add_cycle(run_id, rec, s.initial_record);
   s.initial_record.clear();
-  if (keep_model && rec.cycle > 0) fs::remove(checkpoint_file(run_dir, rec.cycle - 1));
+  if (keep_model) remove_checkpoints_except(run_dir, rec.cycle);
 }
 
 }  // namespace
@@ -100,7 +101,9 @@ std::int64_t cycles_to_budget(std::int64_t budget, std::size_t labeled, std::int
   // This cycle, plus one per query still needed (ceil(missing / query_size), with no
   // overflow for any query size).
   const auto missing = std::max<std::int64_t>(0, budget - static_cast<std::int64_t>(labeled));
-  return 1 + (missing == 0 ? 0 : 1 + (missing - 1) / std::max<std::int64_t>(1, query_size));
+  if (missing == 0) return 1;
+  const auto queries = 1 + (missing - 1) / std::max<std::int64_t>(1, query_size);
+  return queries < std::numeric_limits<std::int64_t>::max() ? 1 + queries : queries;
 }
 
 namespace {

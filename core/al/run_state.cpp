@@ -88,6 +88,16 @@ fs::path checkpoint_file(const fs::path& run_dir, std::int64_t cycle) {
   return run_dir / ("checkpoint-" + std::to_string(cycle) + ".pt");
 }
 
+void remove_checkpoints_except(const fs::path& run_dir, std::int64_t keep) {
+  const auto kept = checkpoint_file(run_dir, keep).filename().string();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name != kept && name.rfind("checkpoint-", 0) == 0 && entry.path().extension() == ".pt")
+      fs::remove(entry.path(), ec);
+  }
+}
+
 void save_checkpoint(torch::nn::Module& model, const fs::path& file) {
   torch::serialize::OutputArchive archive;
   model.save(archive);

@@ -44,6 +44,9 @@ RunState resumed_state(const Pipeline& p, Experiment& e, const Store& store, con
 
 /// <run_dir>/checkpoint-<cycle>.pt
 std::filesystem::path checkpoint_file(const std::filesystem::path& run_dir, std::int64_t cycle);
+/// Remove every checkpoint in `run_dir` but cycle `keep`'s (a kill between a commit and the
+/// clean-up would otherwise leave an older one behind for good).
+void remove_checkpoints_except(const std::filesystem::path& run_dir, std::int64_t keep);
 /// Written to a temporary name and renamed: a crash never leaves half a checkpoint.
 void save_checkpoint(torch::nn::Module& model, const std::filesystem::path& file);
 

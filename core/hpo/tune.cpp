@@ -39,8 +39,10 @@ TuneRun resume_tune_run(const TuneRequest& req, PluginHost& host) {
   if (found->kind != "tune")
     throw Error("run " + found->id + " is a '" + found->kind + "' run; `quarry tune --resume` continues tune runs");
   t.run = *found;
-  t.pipeline = parse_pipeline(t.run.pipeline, (fs::path(t.results) / t.run.id / "pipeline.toml").string(), {}, &host);
-  for (const auto& pp : t.pipeline.plugin_paths) host.load_directory(pp);
+  const auto stored = (fs::path(t.results) / t.run.id / "pipeline.toml").string();
+  // Its own plugin folders first: its components may come from them.
+  for (const auto& pp : peek_plugin_paths(t.run.pipeline, stored)) host.load_directory(pp);
+  t.pipeline = parse_pipeline(t.run.pipeline, stored, {}, &host);
   t.pipeline.results = t.results;
   t.pool = read_pool_file((fs::path(t.results) / t.run.id / "pool.json").string());
   t.store->set_run_status(t.run.id, "running");

@@ -211,7 +211,15 @@ std::string Pipeline::where(const std::string& key) const {
 
 std::vector<std::string> peek_plugin_paths(const std::string& path) {
   try {
-    const auto root = parse_toml(read_text_file(path, "pipeline file"), path);
+    return peek_plugin_paths(read_text_file(path, "pipeline file"), path);
+  } catch (...) {
+    return {};  // parse_pipeline reports the problem properly
+  }
+}
+
+std::vector<std::string> peek_plugin_paths(const std::string& text, const std::string& file) {
+  try {
+    const auto root = parse_toml(text, file);
     std::vector<std::string> out;
     if (auto* arr = root["run"]["plugin_paths"].as_array())
       for (auto& e : *arr)

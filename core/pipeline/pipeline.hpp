@@ -60,7 +60,9 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
 Pipeline load_pipeline(const std::string& path, const std::vector<std::string>& overrides,
                        const ComponentCatalog* host);
 
-/// Just [run].plugin_paths (so plugins can be discovered before full validation).
+/// Just [run].plugin_paths (so plugins can be discovered before full validation): of the
+/// pipeline file `path`, or of pipeline text (a run's stored pipeline). Empty when unreadable.
 std::vector<std::string> peek_plugin_paths(const std::string& path);
+std::vector<std::string> peek_plugin_paths(const std::string& text, const std::string& file);
 
 }  // namespace quarry

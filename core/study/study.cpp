@@ -39,9 +39,11 @@ StudyOutcome resume_run(const RunRequest& req, PluginHost& host) {
     throw Error("run " + run->id + " is a '" + run->kind + "' run; only active-learning runs resume with `quarry run "
                 "--resume` (use `quarry tune` again to resume a search)");
   StudyOutcome out;
-  out.pipeline = parse_pipeline(run->pipeline, (fs::path(req.results) / run->id / "pipeline.toml").string(), {}, &host);
+  const auto stored = (fs::path(req.results) / run->id / "pipeline.toml").string();
+  // Its own plugin folders first: its components may come from them.
+  for (const auto& pp : peek_plugin_paths(run->pipeline, stored)) host.load_directory(pp);
+  out.pipeline = parse_pipeline(run->pipeline, stored, {}, &host);
   Pipeline& p = out.pipeline;
-  for (const auto& pp : p.plugin_paths) host.load_directory(pp);
   p.results = req.results;
   run_with_hpo_stage(p, strategy_index_of(p, *run), run->seed, host, store, run->id);
   out.run_ids.push_back(run->id);

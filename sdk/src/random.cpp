@@ -30,6 +30,8 @@ ModelRandomScope::ModelRandomScope(std::uint64_t seed) : previous_(current) {
 }
 
 ModelRandomScope::~ModelRandomScope() {
+  // A scope lives on the stack of the thread that made it (it cannot be copied or moved), so
+  // scopes end in reverse order and the current one is this one.
   delete current;
   current = static_cast<Scope*>(previous_);
 }
