@@ -2,7 +2,7 @@
 # Fuzz a torch-free parser with libFuzzer + ASan + UBSan.
 #   scripts/fuzz.sh idx|cifar|pipeline SECONDS
 # Builds tests/fuzz/fuzz_<target>.cpp (no LibTorch needed): idx and cifar with the
-# dataset parsers in plugins/datasets/formats/, pipeline with core/config.cpp and
+# dataset parsers in plugins/datasets/formats/, pipeline with core/pipeline/*.cpp and
 # the SDK's params.cpp (toml++ header-only). Runs it on tests/fuzz/corpus/<target>/
 # for SECONDS and copies any crashing input to tests/fuzz/regressions/<target>/,
 # which the doctest suite replays from then on (tests/test_datasets.cpp for the
