@@ -17,6 +17,10 @@ function(quarry_add_plugin name)
   if(QUARRY_PLUGIN_OUTPUT_DIR)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${QUARRY_PLUGIN_OUTPUT_DIR})
   endif()
+  # In-tree builds precompile LibTorch's headers once for every plugin (plugins/CMakeLists.txt).
+  if(TARGET quarry_plugin_pch)
+    target_precompile_headers(${name} REUSE_FROM quarry_plugin_pch)
+  endif()
   # In-tree plugins are recorded so the tests can depend on all of them.
   set_property(GLOBAL APPEND PROPERTY QUARRY_PLUGIN_TARGETS ${name})
   if(QUARRY_INSTALL_PLUGINS)
