@@ -241,6 +241,25 @@ TEST_CASE("the generated data files are otherwise valid: the same pipeline on in
   }
 }
 
+namespace {
+/// `quarry run pipeline` with the test plugins fails cleanly naming `who` (component and library)
+/// and `problem`, in its output and in the one run it stored, which has no cycle.
+void expect_refused_plugin(const fs::path& pipeline, const std::string& who, const std::string& problem,
+                           const fs::path& dir) {
+  expect_clean_failure({"--plugin-path", test_plugin_dir().string(), "run", pipeline.string()}, who, dir,
+                       dir / "out.log");
+  std::ifstream log(dir / "out.log");
+  std::stringstream all;
+  all << log.rdbuf();
+  CHECK(all.str().find(problem) != std::string::npos);
+  Store store(dir / "quarry.db");
+  REQUIRE(store.runs().size() == 1);
+  CHECK(store.runs()[0].message.find(who) != std::string::npos);
+  CHECK(store.runs()[0].message.find(problem) != std::string::npos);
+  CHECK(store.cycles(store.runs()[0].id).empty());  // nothing of the bad cycle was recorded
+}
+}  // namespace
+
 TEST_CASE("hostile plugins: bad answers and failures name the plugin; the run is failed with no partial cycle") {
   struct Case {
     std::string strategy;  ///< the [[strategies]] table's body
@@ -265,16 +284,7 @@ TEST_CASE("hostile plugins: bad answers and failures name the plugin; the run is
     const std::string plugin = c.strategy.find("throws_on") != std::string::npos ? "throws_on_construction" : "misbehaving";
     // The message names the component and its library, then the problem.
     const std::string expected = "strategy '" + plugin + "' (" + (test_plugin_dir() / "misbehaving.so").string() + ")";
-    expect_clean_failure({"--plugin-path", test_plugin_dir().string(), "run", pipeline.string()}, expected, dir.path(),
-                         dir.path() / "out.log");
-    std::ifstream log(dir.path() / "out.log");
-    std::stringstream all;
-    all << log.rdbuf();
-    CHECK(all.str().find(c.problem) != std::string::npos);
-    Store store(dir.path() / "quarry.db");
-    REQUIRE(store.runs().size() == 1);
-    CHECK(store.runs()[0].message.find(c.problem) != std::string::npos);
-    CHECK(store.cycles(store.runs()[0].id).empty());  // the bad cycle 0 was not recorded
+    expect_refused_plugin(pipeline, expected, c.problem, dir.path());
   }
 }
 
@@ -311,16 +321,7 @@ TEST_CASE("hostile plugins: a dataset or model breaking its contract is refused,
     std::ofstream(pipeline) << bad_plugin_pipeline(dir.path(), c.dataset_mode, c.model_mode);
     const bool bad_model = c.model_mode != "ok";
     const std::string who = bad_model ? "model 'bad_model' (" + library + ")" : "dataset 'bad_dataset' (" + library + ")";
-    expect_clean_failure({"--plugin-path", test_plugin_dir().string(), "run", pipeline.string()}, who, dir.path(),
-                         dir.path() / "out.log");
-    std::ifstream log(dir.path() / "out.log");
-    std::stringstream all;
-    all << log.rdbuf();
-    CHECK(all.str().find(c.problem) != std::string::npos);
-    Store store(dir.path() / "quarry.db");
-    REQUIRE(store.runs().size() == 1);
-    CHECK(store.runs()[0].message.find(who) != std::string::npos);
-    CHECK(store.cycles(store.runs()[0].id).empty());
+    expect_refused_plugin(pipeline, who, c.problem, dir.path());
   }
   // The same plugins with mode = "ok" run: the failures above are the modes', not the set-up's.
   TempDir dir;
