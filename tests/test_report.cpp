@@ -1,3 +1,5 @@
+// quarry report end to end. Over 450 lines on purpose: every case reads the same generated
+// stores (the fixture at the top), so they stay in one file.
 #include "testing.hpp"
 
 #include <zlib.h>

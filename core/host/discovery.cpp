@@ -12,4 +12,9 @@ void discover_plugins(PluginHost& host, const std::vector<std::string>& plugin_p
   host.discover(paths);
 }
 
+Pipeline parse_stored_pipeline(const std::string& text, const std::string& file, PluginHost& host) {
+  for (const auto& pp : peek_plugin_paths(text, file)) host.load_directory(pp);
+  return parse_pipeline(text, file, {}, &host);
+}
+
 }  // namespace quarry

@@ -7,6 +7,7 @@
 
 #include "core/al/pool_file.hpp"
 #include "core/al/run_record.hpp"
+#include "core/host/discovery.hpp"
 #include "core/host/plugin_host.hpp"
 #include "core/training/experiment.hpp"
 #include "core/util/log.hpp"
@@ -39,10 +40,8 @@ TuneRun resume_tune_run(const TuneRequest& req, PluginHost& host) {
   if (found->kind != "tune")
     throw Error("run " + found->id + " is a '" + found->kind + "' run; `quarry tune --resume` continues tune runs");
   t.run = *found;
-  const auto stored = (fs::path(t.results) / t.run.id / "pipeline.toml").string();
-  // Its own plugin folders first: its components may come from them.
-  for (const auto& pp : peek_plugin_paths(t.run.pipeline, stored)) host.load_directory(pp);
-  t.pipeline = parse_pipeline(t.run.pipeline, stored, {}, &host);
+  t.pipeline =
+      parse_stored_pipeline(t.run.pipeline, (fs::path(t.results) / t.run.id / "pipeline.toml").string(), host);
   t.pipeline.results = t.results;
   t.pool = read_pool_file((fs::path(t.results) / t.run.id / "pool.json").string());
   t.store->set_run_status(t.run.id, "running");

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/al/run_record.hpp"
+#include "core/host/discovery.hpp"
 #include "core/host/plugin_host.hpp"
 #include "core/hpo/stage.hpp"
 #include "core/util/log.hpp"
@@ -39,10 +40,8 @@ StudyOutcome resume_run(const RunRequest& req, PluginHost& host) {
     throw Error("run " + run->id + " is a '" + run->kind + "' run; only active-learning runs resume with `quarry run "
                 "--resume` (use `quarry tune` again to resume a search)");
   StudyOutcome out;
-  const auto stored = (fs::path(req.results) / run->id / "pipeline.toml").string();
-  // Its own plugin folders first: its components may come from them.
-  for (const auto& pp : peek_plugin_paths(run->pipeline, stored)) host.load_directory(pp);
-  out.pipeline = parse_pipeline(run->pipeline, stored, {}, &host);
+  out.pipeline =
+      parse_stored_pipeline(run->pipeline, (fs::path(req.results) / run->id / "pipeline.toml").string(), host);
   Pipeline& p = out.pipeline;
   p.results = req.results;
   run_with_hpo_stage(p, strategy_index_of(p, *run), run->seed, host, store, run->id);
