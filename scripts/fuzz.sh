@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Fuzz a torch-free parser with libFuzzer + ASan + UBSan.
-#   scripts/fuzz.sh idx|cifar|pipeline SECONDS
+#   scripts/fuzz.sh idx|cifar|pipeline|image SECONDS
 # Builds tests/fuzz/fuzz_<target>.cpp (no LibTorch needed): idx and cifar with the
 # dataset parsers in plugins/datasets/formats/, pipeline with core/pipeline/*.cpp and
-# the SDK's params.cpp (toml++ header-only). Runs it on tests/fuzz/corpus/<target>/
+# the SDK's params.cpp (toml++ header-only), image with the image_folder plugin's decoder
+# (plugins/datasets/image_folder/decode.cpp, TurboJPEG + libpng). Runs it on tests/fuzz/corpus/<target>/
 # for SECONDS and copies any crashing input to tests/fuzz/regressions/<target>/,
 # which the doctest suite replays from then on (tests/test_datasets.cpp for the
 # dataset parsers, tests/test_hostile.cpp for pipelines).
 set -euo pipefail
 
-target=${1:?usage: scripts/fuzz.sh idx|cifar|pipeline SECONDS}
-seconds=${2:?usage: scripts/fuzz.sh idx|cifar|pipeline SECONDS}
+target=${1:?usage: scripts/fuzz.sh idx|cifar|pipeline|image SECONDS}
+seconds=${2:?usage: scripts/fuzz.sh idx|cifar|pipeline|image SECONDS}
 root=$(cd "$(dirname "$0")/.." && pwd)
 case $target in
-  idx | cifar | pipeline) ;;
-  *) echo "unknown fuzz target '$target' (expected idx, cifar or pipeline)" >&2; exit 2 ;;
+  idx | cifar | pipeline | image) ;;
+  *) echo "unknown fuzz target '$target' (expected idx, cifar, pipeline or image)" >&2; exit 2 ;;
 esac
 
 out=${QUARRY_FUZZ_DIR:-$root/build-fuzz}
@@ -31,6 +32,9 @@ if [ "$target" = pipeline ]; then
   # (rather than NDEBUG) also keeps clang from turning those checks into __builtin_assume.
   "$CXX" "${flags[@]}" -DTOML_HEADER_ONLY=1 '-DTOML_ASSERT(expr)=((void)0)' -I"$root" \
     "$root/tests/fuzz/fuzz_pipeline.cpp" "$root"/core/pipeline/*.cpp "$root/core/util/files.cpp" "$root/sdk/src/params.cpp" -o "$bin"
+elif [ "$target" = image ]; then
+  "$CXX" "${flags[@]}" -I"$root/plugins/datasets" \
+    "$root/tests/fuzz/fuzz_image.cpp" "$root/plugins/datasets/image_folder/decode.cpp" -lturbojpeg -lpng -o "$bin"
 else
   "$CXX" "${flags[@]}" -I"$root/plugins/datasets" \
     "$root/tests/fuzz/fuzz_$target.cpp" "$root"/plugins/datasets/formats/*.cpp -lz -o "$bin"

@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s)
 bash scripts/setup.sh
 t1=$(date +%s)
-bash scripts/build.sh build --target quarry_app
+# A new build folder is configured for a first build: -O2 without debug info (LibTorch's headers
+# make that most of every object) and unity batches (QUARRY_UNITY, see the README). An existing one is
+# built as it is configured.
+fresh=()
+[ -f build/CMakeCache.txt ] || fresh=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DQUARRY_UNITY=ON)
+bash scripts/build.sh build --target quarry_app "${fresh[@]}"
 t2=$(date +%s)
 build/bin/quarry run configs/quickstart.toml "$@"
 t3=$(date +%s)

@@ -9,6 +9,7 @@
 # tests/sanitizers/ (never for Quarry's own code).
 #   JOBS=N       parallel compile jobs (default 2)
 #   BUILD_DIR=D  build folder (default build-asan)
+#   QUARRY_UNITY=OFF  compile every source on its own (default ON: unity batches, a faster cold build)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,7 @@ t0=$(date +%s)
 # LibTorch's headers (core/trainer.cpp: 17 s vs 33 s here).
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
-  -DQUARRY_SANITIZE=address,undefined -DQUARRY_BUILD_BENCH=OFF >/dev/null
+  -DQUARRY_SANITIZE=address,undefined -DQUARRY_BUILD_BENCH=OFF -DQUARRY_UNITY="${QUARRY_UNITY:-ON}" >/dev/null
 ninja -C "$build" -j"$jobs" quarry quarry_tests
 t1=$(date +%s)
 

@@ -20,9 +20,12 @@ done
 pkgs=(build-essential cmake ninja-build ccache pkg-config git
       libtorch-dev libboost-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev
       libcli11-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libopenblas0-pthread zlib1g-dev
-      dataset-fashion-mnist python3 python3-venv python3-numpy librsvg2-bin)
+      libturbojpeg0-dev libpng-dev dataset-fashion-mnist python3 librsvg2-bin)
+if [ "$want_torch2" = 1 ]; then
+  pkgs+=(python3-venv)
+fi
 if [ "$want_ci" = 1 ]; then
-  pkgs+=(clang libclang-rt-14-dev slurm-wlm munge chromium fonts-dejavu-core
+  pkgs+=(python3-numpy python3-pil python3-scipy clang libclang-rt-14-dev slurm-wlm munge chromium fonts-dejavu-core
         python3-torch)  # python3-torch: bench/training's reference at the LibTorch 1.13 version
 fi
 

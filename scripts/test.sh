@@ -26,7 +26,9 @@ stamp "tests, LibTorch 1.13"
 ctest --test-dir build --output-on-failure -j 1
 
 stamp "build 2/2: PyPI LibTorch 2.x with CUDA ($torch2_dir)"
-bash scripts/build.sh build-torch2 -DTorch_DIR="$torch2_dir" -DQUARRY_BUILD_BENCH=OFF
+# Unity batches (QUARRY_UNITY) for the second build and the sanitizer build: both are cold on a
+# fresh machine, and the first build still compiles every source on its own.
+bash scripts/build.sh build-torch2 -DTorch_DIR="$torch2_dir" -DQUARRY_BUILD_BENCH=OFF -DQUARRY_UNITY=ON
 stamp "tests, LibTorch 2.x (CPU)"
 ctest --test-dir build-torch2 --output-on-failure -j 1
 

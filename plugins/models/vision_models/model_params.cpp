@@ -31,4 +31,8 @@ std::int64_t class_count(const ModelSpec& spec, const std::string& model) {
   return spec.num_classes;
 }
 
+torch::nn::Conv2d conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+}
+
 }  // namespace quarry::vision

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include <torch/nn/modules/conv.h>
 #include <torch/types.h>
 
 #include <quarry/model.hpp>
@@ -23,6 +24,9 @@ std::int64_t input_channels(const Params& params, const ModelSpec& spec, const s
 std::int64_t class_count(const ModelSpec& spec, const std::string& model);
 
 /// N x C x H x W -> N x C: the mean over the spatial positions, so any input size works.
+/// A 3x3 convolution with padding 1 and no bias (ResNet's and Wide ResNet's building block).
+torch::nn::Conv2d conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride);
+
 inline torch::Tensor global_average_pool(const torch::Tensor& x) { return x.mean({2, 3}); }
 
 }  // namespace quarry::vision

@@ -6,12 +6,6 @@ namespace quarry::vision {
 
 namespace nn = torch::nn;
 
-namespace {
-nn::Conv2d conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
-}
-}  // namespace
-
 BasicBlockImpl::BasicBlockImpl(std::int64_t in_channels, std::int64_t out_channels, std::int64_t stride)
     : conv1(register_module("conv1", conv3x3(in_channels, out_channels, stride))),
       conv2(register_module("conv2", conv3x3(out_channels, out_channels, 1))),

@@ -9,12 +9,6 @@ namespace quarry::vision {
 
 namespace nn = torch::nn;
 
-namespace {
-nn::Conv2d conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
-}
-}  // namespace
-
 WideBlockImpl::WideBlockImpl(std::int64_t in_channels, std::int64_t out_channels, std::int64_t stride,
                              double dropout_p)
     : bn1(register_module("bn1", nn::BatchNorm2d(in_channels))),
