@@ -167,7 +167,7 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
     const auto n_workers = std::max<std::int64_t>(1, std::min<std::int64_t>(hpo.parallel, static_cast<std::int64_t>(todo.size())));
     std::vector<std::shared_ptr<Model>> models;
     for (std::int64_t w = 0; w < n_workers; ++w) {
-      models.push_back(make_model(p, e.spec, seed_in, host, e.device));
+      models.push_back(make_model(p, e.spec, seed_in, host, e.device, e.dataset->mean, e.dataset->std));
       restore_weights(*models.back(), e.initial);
     }
     if (n_workers == 1) {
@@ -199,7 +199,7 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
   log.info(fmt::format("search {}: best trial {} ({}, val acc {:.4f}); retraining on all {} labels", search_id,
                        best.number, best.params_json, best.value, labeled.size()));
   Experiment scratch = e;
-  scratch.model = make_model(p, e.spec, seed_in, host, e.device);
+  scratch.model = make_model(p, e.spec, seed_in, host, e.device, e.dataset->mean, e.dataset->std);
   const auto te = train_and_evaluate(scratch, out.best_config, labeled,
                                      mix_seed(seed, kSeedTrain, static_cast<std::uint64_t>(labeled.size())), log);
   out.retrained = te;

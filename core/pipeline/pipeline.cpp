@@ -1,5 +1,6 @@
 #include "core/pipeline/pipeline.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -137,6 +138,33 @@ void read_strategies(const toml::table& root, const std::string& file, Pipeline&
   resolved.insert_or_assign("strategies", std::move(resolved_strategies));
 }
 
+/// [backbone]: a TorchScript feature extractor in front of the model (optional).
+void read_backbone(const toml::table& root, const std::string& file, Pipeline& p, toml::table& resolved) {
+  const toml::table* b_t = toml_section(root, "backbone", file, false);
+  if (!b_t) return;
+  Params b = read_table(*b_t, backbone_schema(), "backbone", file);
+  auto& o = p.backbone;
+  o.enabled = true;
+  o.file = b.get_string("file");
+  o.input_size = b.get_int("input_size");
+  o.mean = b.get_float_list("mean");
+  o.std = b.get_float_list("std");
+  o.finetune = b.get_bool("finetune");
+  o.batch_size = b.get_int("batch_size");
+  o.cache = b.get_bool("cache");
+  o.cache_dir = b.get_string("cache_dir");
+  auto at = [&](const char* key) { return b_t->get(key) ? where(*b_t->get(key), file) : file; };
+  if (o.mean.empty() || o.mean.size() != o.std.size())
+    throw Error(at("std") + ": key 'backbone.std': " + std::to_string(o.std.size()) + " values for " +
+                std::to_string(o.mean.size()) + " in backbone.mean; give one mean and one std per input channel");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(o.file, ec))
+    throw Error(at("file") + ": key 'backbone.file': '" + o.file + "' " +
+                (std::filesystem::exists(o.file, ec) ? "is not a file" : "does not exist") +
+                " (a TorchScript file: torch.jit.trace(model, example).save(path))");
+  resolved.insert_or_assign("backbone", to_toml(b));
+}
+
 /// [hpo]: the search, and its space (the protocol's lr/weight_decay space when none is given).
 void read_hpo(const toml::table& root, const std::string& file, Pipeline& p, toml::table& resolved) {
   const toml::table* h_t = toml_section(root, "hpo", file, false);
@@ -241,10 +269,11 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
   for (const auto& o : overrides) apply_override(root, o);
   OverrideScope override_scope(&overrides);
 
-  static const std::set<std::string> sections = {"run", "dataset", "model", "train", "al", "strategies", "hpo"};
+  static const std::set<std::string> sections = {"run", "dataset", "model", "train", "al", "strategies", "hpo",
+                                                 "backbone"};
   for (auto&& [k, v] : root)
     if (!sections.count(std::string(k.str())))
-      fail_at(v, file, std::string(k.str()), "unknown section (known: run dataset model train al strategies hpo)");
+      fail_at(v, file, std::string(k.str()), "unknown section (known: run dataset model train al strategies hpo backbone)");
 
   Pipeline p;
   p.file = file;
@@ -257,6 +286,7 @@ Pipeline parse_pipeline(const std::string& text, const std::string& file, const 
   read_al(root, file, p, resolved);
   read_strategies(root, file, p, resolved, host);
   read_hpo(root, file, p, resolved);
+  read_backbone(root, file, p, resolved);
   std::ostringstream os;
   os << resolved;
   p.resolved_toml = os.str();

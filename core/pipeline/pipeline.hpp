@@ -39,6 +39,7 @@ struct Pipeline {
   LoopConfig al;
   std::vector<ComponentConfig> strategies;
   HpoConfig hpo;
+  BackboneConfig backbone;
 
   /// The fully resolved pipeline (defaults filled in), as TOML, stored with each run.
   std::string resolved_toml;

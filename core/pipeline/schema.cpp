@@ -30,6 +30,35 @@ const std::vector<ParamSpec>& run_schema() {
   return s;
 }
 
+const std::vector<ParamSpec>& backbone_schema() {
+  const BackboneConfig b;
+  static const std::vector<ParamSpec> s = {
+      param_required("file", ParamType::String,
+                     "TorchScript file of a network mapping a normalised N x C x H x W batch to N x D features"),
+      param_int("input_size", b.input_size, "images are resized to input_size x input_size for the backbone", 1, 8192),
+      [&] {
+        auto p = param_required("mean", ParamType::FloatList, "the backbone's per-channel normalisation mean");
+        p.default_value = ParamValue{b.mean};
+        return p;
+      }(),
+      [&] {
+        auto p = param_required("std", ParamType::FloatList, "the backbone's per-channel normalisation std");
+        p.default_value = ParamValue{b.std};
+        p.min = 1e-12;
+        return p;
+      }(),
+      param_bool("finetune", b.finetune,
+                 "false: embed every image once and train the model (a head) on the embeddings; true: train backbone "
+                 "and head end to end"),
+      param_int("batch_size", b.batch_size, "images per forward pass while embedding", 1, 1 << 20),
+      param_bool("cache", b.cache, "keep the embeddings in a file keyed by the backbone, the images and input_size"),
+      param_string("cache_dir", b.cache_dir,
+                   "where: empty = $QUARRY_CACHE_DIR/backbone, else $XDG_CACHE_HOME/quarry/backbone, else "
+                   "~/.cache/quarry/backbone"),
+  };
+  return s;
+}
+
 const std::vector<ParamSpec>& dataset_core_schema() {
   const Pipeline d;
   static const std::vector<ParamSpec> s = {

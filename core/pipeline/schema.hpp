@@ -13,5 +13,6 @@ const std::vector<ParamSpec>& train_schema();
 const std::vector<ParamSpec>& al_schema();
 const std::vector<ParamSpec>& dataset_core_schema();  ///< Quarry's keys in the [dataset] table
 const std::vector<ParamSpec>& hpo_schema();
+const std::vector<ParamSpec>& backbone_schema();
 
 }  // namespace quarry

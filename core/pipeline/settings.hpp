@@ -43,6 +43,19 @@ struct SearchDimension {
   std::vector<std::string> choices;
 };
 
+/// [backbone]: a TorchScript network that maps a normalised image batch to feature vectors.
+struct BackboneConfig {
+  bool enabled = false;   ///< the section is present
+  std::string file;       ///< the TorchScript file (torch.jit.trace / torch.jit.script, then .save)
+  std::int64_t input_size = 224;  ///< images are resized to input_size x input_size for it
+  std::vector<double> mean{0.485, 0.456, 0.406};  ///< the backbone's own normalisation (ImageNet's)
+  std::vector<double> std{0.229, 0.224, 0.225};
+  bool finetune = false;  ///< false: embed every image once, train the head on the embeddings
+  std::int64_t batch_size = 64;  ///< images per forward pass while embedding
+  bool cache = true;             ///< keep the embeddings in a file keyed by backbone, data and input size
+  std::string cache_dir;         ///< empty: $QUARRY_CACHE_DIR/backbone, ~/.cache/quarry/backbone
+};
+
 struct HpoConfig {
   bool enabled = false;
   std::vector<std::int64_t> sizes;  ///< pool sizes after which to tune (e.g. 2000, 4000)

@@ -5,7 +5,9 @@
 
 #include <torch/torch.h>
 
+#include "core/data/backbone.hpp"
 #include "core/data/seeds.hpp"
+#include "core/training/backbone_model.hpp"
 #include "core/training/evaluation.hpp"
 #include "core/training/mixed_precision.hpp"
 #include "core/util/log.hpp"
@@ -22,11 +24,26 @@ std::mutex& model_init_mutex() {
 }  // namespace
 
 std::shared_ptr<Model> make_model(const Pipeline& p, const ModelSpec& spec, std::int64_t seed, const PluginHost& host,
-                                  torch::Device device) {
+                                  torch::Device device, const std::vector<double>& data_mean,
+                                  const std::vector<double>& data_std) {
   std::lock_guard<std::mutex> lock(model_init_mutex());
   torch::manual_seed(mix_seed(static_cast<std::uint64_t>(seed), kSeedInit));
-  auto model = host.make_model(p.model.name, p.model.params, spec);
-  const std::string who = "model '" + p.model.name + "' (" + host.get(ComponentKind::Model, p.model.name).file + ")";
+  std::string who = "model '" + p.model.name + "' (" + host.get(ComponentKind::Model, p.model.name).file + ")";
+  std::shared_ptr<Model> model;
+  if (p.backbone.enabled && p.backbone.finetune) {
+    // The backbone's features are the head's input: the head is made for feature vectors.
+    if (data_mean.empty()) throw Error("internal: a fine-tuned backbone needs the dataset's mean/std");
+    auto backbone = load_backbone(p.backbone.file, device);
+    ModelSpec head_spec = spec;
+    head_spec.in_channels = head_spec.height = head_spec.width = 0;
+    head_spec.input_dim = backbone_feature_dim(*backbone, p.backbone, spec.in_channels, device);
+    auto head = host.make_model(p.model.name, p.model.params, head_spec);
+    head->to(device);
+    model = std::make_shared<BackboneModel>(std::move(backbone), std::move(head), p.backbone, data_mean, data_std);
+    who = "backbone " + p.backbone.file + " + " + who;
+  } else {
+    model = host.make_model(p.model.name, p.model.params, spec);
+  }
   model->to(device);
   model->train(false);
   // A model plugin's output is checked once, on two images, before any training.
@@ -54,6 +71,8 @@ Experiment prepare_experiment(const Pipeline& p, std::int64_t seed, const Plugin
   const std::string key = p.dataset.name + "|" + [&] {
     std::string s;
     for (const auto& [k, v] : p.dataset.params.values()) s += k + "=" + to_string(v) + ";";
+    if (p.backbone.enabled && !p.backbone.finetune)  // the embeddings are what is kept
+      s += "|backbone=" + p.backbone.file + ";" + std::to_string(p.backbone.input_size) + ";" + e.device.str();
     return s;
   }();
   {
@@ -69,6 +88,10 @@ Experiment prepare_experiment(const Pipeline& p, std::int64_t seed, const Plugin
                            data->train.size(), data->test.size(), data->train.images.size(1),
                            data->train.images.size(2), data->train.images.size(3), data->class_names.size(),
                            now_seconds() - t0));
+      if (p.backbone.enabled && !p.backbone.finetune) {
+        data = std::make_shared<DatasetData>(embed_dataset(*data, p.backbone, e.device, log));
+        validate_dataset(*data, "backbone " + p.backbone.file);
+      }
       it = cache.emplace(key, std::move(data)).first;
     }
     e.dataset = it->second;
@@ -78,7 +101,7 @@ Experiment prepare_experiment(const Pipeline& p, std::int64_t seed, const Plugin
   e.data = to_device(d, e.split, e.device, p.test_subset);
   e.spec = ModelSpec{d.train.images.size(1), d.train.images.size(2), d.train.images.size(3),
                      static_cast<std::int64_t>(d.class_names.size())};
-  e.model = make_model(p, e.spec, seed, host, e.device);
+  e.model = make_model(p, e.spec, seed, host, e.device, d.mean, d.std);
   e.initial = snapshot_weights(*e.model);
   return e;
 }

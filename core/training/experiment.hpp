@@ -29,9 +29,12 @@ struct Experiment {
 /// model with the seed's initial weights. Applies run.threads.
 Experiment prepare_experiment(const Pipeline& p, std::int64_t seed, const PluginHost& host, Logger& log);
 
-/// A fresh model of the pipeline's architecture, initialised for `seed`, on `device`.
+/// A fresh model of the pipeline's architecture, initialised for `seed`, on `device`. With a
+/// fine-tuned [backbone] it is the backbone in front of the model (training/backbone_model.hpp),
+/// which needs the dataset's normalisation (data_mean, data_std: what the host applies).
 std::shared_ptr<Model> make_model(const Pipeline& p, const ModelSpec& spec, std::int64_t seed, const PluginHost& host,
-                                  torch::Device device);
+                                  torch::Device device, const std::vector<double>& data_mean = {},
+                                  const std::vector<double>& data_std = {});
 
 /// Train a fresh copy of the seed's initial weights on `labeled` with `cfg`, then evaluate on
 /// test (and validation when it is not empty). Used by pool reuse and the tuned retraining.

@@ -14,7 +14,9 @@ namespace quarry {
 struct Split {
   torch::Tensor images;
   torch::Tensor labels;
+  torch::Tensor features;  ///< float32 N x D, set instead of `images` by feature datasets
   std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  bool has_features() const { return features.defined(); }
 };
 
 /// What a dataset plugin returns. mean/std are per channel, in units of [0,1] pixels.

@@ -14,6 +14,9 @@ struct ModelSpec {
   std::int64_t height = 32;
   std::int64_t width = 32;
   std::int64_t num_classes = 10;
+  /// > 0 when the dataset gives feature vectors: inputs are float32 N x input_dim, and
+  /// in_channels, height and width are 0. A model for images refuses such a spec.
+  std::int64_t input_dim = 0;
 };
 
 struct ModelOutput {
