@@ -346,8 +346,11 @@ TEST_CASE("report: Table 1 marks best, second, third and worst per column; equal
   CHECK(t.cell(4, 0).dal_mark == report::Mark::second);  // 0.7, tied with coreset
   CHECK(t.cell(0, 0).bo_mark == report::Mark::none);
   const std::string html = report::table1_html(tables);
-  CHECK(html.find("<span class=\"dal m-best\" title=\"dal: n = 1\">80.00 ± 0.00</span> &rarr; <span class=\"bo "
-                  "m-none\" title=\"bo: n = 0\">-</span>") != std::string::npos);
+  INFO(html);
+  // The difference to random follows; one seed: no test, no mark.
+  CHECK(html.find("<span class=\"dal m-best\" title=\"dal: n = 1\">80.00 ± 0.00</span> <small class=\"vs\" "
+                  "title=\"difference to random; paired t-test over 1 seed(s): no test\">(+30.00)</small> &rarr; "
+                  "<span class=\"bo m-none\" title=\"bo: n = 0\">-</span>") != std::string::npos);
 }
 
 TEST_CASE("report: pool reuse table against the source runs, with hand-computed numbers") {

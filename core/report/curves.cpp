@@ -146,12 +146,16 @@ std::string curves_svg(const std::vector<Curve>& curves, const std::string& band
   const MetricText mt = metric_text(curves.empty() ? CurveMetric::test_accuracy : curves[0].metric);
   auto lo_of = [&](const CurvePoint& p) { return mt.scale * (ci ? p.ci.lo : p.stat.mean - p.stat.std); };
   auto hi_of = [&](const CurvePoint& p) { return mt.scale * (ci ? p.ci.hi : p.stat.mean + p.stat.std); };
-  const double legend_w = 270, left = 72, top = 56, bottom = 64, right_gap = 24;
+  // The legend grows with its longest label (about 7 px per character at 12 px), the plot keeps its width.
+  std::size_t longest = 0;
+  for (const auto& c : curves) longest = std::max(longest, c.group.size() + (c.unfinished ? 2 : 0));
+  const double legend_w = std::max(270.0, 46 + 7.0 * static_cast<double>(longest));
+  const double left = 72, top = 56, bottom = 64, right_gap = 24;
   const double row_h = 20;
   bool unfinished = false;
   for (const auto& c : curves) unfinished = unfinished || c.unfinished;
   const double legend_rows = static_cast<double>(curves.size()) + (unfinished ? 1.5 : 0);
-  const double width = 980, height = std::max(540.0, top + 30 + legend_rows * row_h + bottom);
+  const double width = 710 + legend_w, height = std::max(540.0, top + 30 + legend_rows * row_h + bottom);
   const double pw = width - left - legend_w - right_gap, ph = height - top - bottom;
 
   double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;

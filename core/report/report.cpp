@@ -125,9 +125,12 @@ ReportResult write_report(const ReportOptions& o) {
   for (const auto& f : figures)
     page += figure_html(f, "test accuracy vs labeled images, mean over seeds (" + band + "); hover a point for its "
                            "numbers.", "curves.csv");
-  if (!data.varying.empty())
-    page += "<p class=\"meta\">Settings differ in: <code>" + esc(fmt::format("{}", fmt::join(data.varying, "</code>, <code>"))) +
-            "</code> (keys of the runs' stored pipelines that vary; curves, tables and tests group by them).</p>\n";
+  if (!data.varying.empty()) {
+    std::string keys;
+    for (const auto& k : data.varying) keys += (keys.empty() ? "" : ", ") + ("<code>" + esc(k) + "</code>");
+    page += "<p class=\"meta\">Settings differ in: " + keys +
+            " (keys of the runs' stored pipelines that vary; curves, tables and tests group by them).</p>\n";
+  }
   page += "<h2 id=\"aubc\">Area under the budget curve</h2>\n" + aubc_html(parts.aubc) +
           "<p class=\"meta\">Also as <a href=\"aubc.md\">Markdown</a>; numbers in <a href=\"aubc.csv\">aubc.csv</a> "
           "and per run in <a href=\"aubc_runs.csv\">aubc_runs.csv</a>.</p>\n";

@@ -256,10 +256,10 @@ std::string table1_html(const std::vector<Table1>& tables) {
         };
         auto vs = [](const std::optional<double>& d, bool sig, const TTest& test) -> std::string {
           if (!d) return "";
-          const std::string text = vs_random(d, false);
+          const std::string text = vs_random(d, false);  // " (+1.23)": shown without the space and ")"
           return fmt::format(" <small class=\"vs\" title=\"difference to random; paired t-test over {} seed(s): {}\">{}{}</small>",
                              test.n, test.valid ? fmt::format("p = {:.3g}", test.p) : std::string("no test"),
-                             esc(text.substr(0, text.size() - 1)), sig ? "<span class=\"sig\">†</span>)" : ")");
+                             esc(text.substr(1, text.size() - 2)), sig ? "<span class=\"sig\">†</span>)" : ")");
         };
         out += "<td>" + span(c.dal, c.dal_mark, "dal") + vs(c.dal_vs_random, c.dal_significant, c.dal_test) +
                " &rarr; " + span(c.bo, c.bo_mark, "bo") + vs(c.bo_vs_random, c.bo_significant, c.bo_test) +
