@@ -17,9 +17,11 @@
 #include "core/store/store.hpp"
 #include "core/util/process.hpp"
 #include "quarry/error.hpp"
+#include "png_stats.hpp"
 #include "support.hpp"
 
 using namespace quarry;
+using quarry::testing::png_stats;
 using quarry::testing::TempDir;
 namespace fs = std::filesystem;
 
@@ -132,75 +134,6 @@ double pop_std(std::vector<double> v) {
   return std::sqrt(s / static_cast<double>(v.size()));
 }
 
-/// Pixel statistics of an 8-bit PNG, decoded here (zlib inflate + the five PNG filters).
-struct PngStats {
-  std::uint32_t width = 0, height = 0;
-  std::size_t distinct = 0, non_white = 0, bluish = 0, orangeish = 0;
-};
-PngStats png_stats(const fs::path& p) {
-  const std::string s = slurp(p);
-  REQUIRE(s.size() > 8);
-  REQUIRE(s.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
-  auto u32 = [&](std::size_t at) {
-    return (std::uint32_t(std::uint8_t(s[at])) << 24) | (std::uint32_t(std::uint8_t(s[at + 1])) << 16) |
-           (std::uint32_t(std::uint8_t(s[at + 2])) << 8) | std::uint32_t(std::uint8_t(s[at + 3]));
-  };
-  PngStats st;
-  int depth = 0, colour = 0;
-  std::string idat;
-  for (std::size_t at = 8; at + 8 <= s.size();) {
-    const std::uint32_t len = u32(at);
-    const std::string type = s.substr(at + 4, 4);
-    if (type == "IHDR") {
-      st.width = u32(at + 8);
-      st.height = u32(at + 12);
-      depth = std::uint8_t(s[at + 16]);
-      colour = std::uint8_t(s[at + 17]);
-    } else if (type == "IDAT") {
-      idat += s.substr(at + 8, len);
-    }
-    at += 12 + len;
-  }
-  REQUIRE(depth == 8);
-  const std::map<int, int> channels = {{0, 1}, {2, 3}, {4, 2}, {6, 4}};
-  REQUIRE(channels.count(colour));
-  const std::size_t bpp = static_cast<std::size_t>(channels.at(colour)), stride = st.width * bpp;
-  std::vector<unsigned char> raw((stride + 1) * st.height);
-  uLongf raw_len = raw.size();
-  REQUIRE(uncompress(raw.data(), &raw_len, reinterpret_cast<const Bytef*>(idat.data()), idat.size()) == Z_OK);
-  REQUIRE(raw_len == raw.size());
-  std::vector<unsigned char> img(stride * st.height), prev(stride, 0);
-  for (std::uint32_t y = 0; y < st.height; ++y) {
-    const unsigned char filter = raw[y * (stride + 1)];
-    const unsigned char* in = &raw[y * (stride + 1) + 1];
-    unsigned char* out = &img[y * stride];
-    for (std::size_t x = 0; x < stride; ++x) {
-      const int a = x >= bpp ? out[x - bpp] : 0, b = prev[x], c = x >= bpp ? prev[x - bpp] : 0;
-      int pred = 0;
-      if (filter == 1) pred = a;
-      else if (filter == 2) pred = b;
-      else if (filter == 3) pred = (a + b) / 2;
-      else if (filter == 4) {
-        const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
-        pred = pa <= pb && pa <= pc ? a : (pb <= pc ? b : c);
-      }
-      out[x] = static_cast<unsigned char>(in[x] + pred);
-    }
-    std::copy(out, out + stride, prev.begin());
-  }
-  std::set<std::uint32_t> colours;
-  for (std::size_t i = 0; i < img.size(); i += bpp) {
-    const int r = img[i], g = bpp >= 3 ? img[i + 1] : r, b = bpp >= 3 ? img[i + 2] : r;
-    const int alpha = bpp == 4 ? img[i + 3] : (bpp == 2 ? img[i + 1] : 255);
-    colours.insert((std::uint32_t(r) << 16) | (std::uint32_t(g) << 8) | std::uint32_t(b));
-    if (alpha > 0 && (r < 245 || g < 245 || b < 245)) ++st.non_white;
-    if (alpha > 0 && b > r + 80 && b > 120) ++st.bluish;               // #0072B2
-    if (alpha > 0 && r > b + 120 && r > 150 && g < 150) ++st.orangeish;  // #D55E00
-  }
-  st.distinct = colours.size();
-  return st;
-}
-
 std::optional<fs::path> chromium() {
   for (const char* name : {"chromium", "chromium-browser"})
     if (auto p = quarry::find_executable(name)) return p;
@@ -294,7 +227,8 @@ TEST_CASE("report: curves, Table 1 and runs from two merged stores, with hand-co
   SUBCASE("table1.md and runs.csv") {
     const std::string md = slurp(out / "table1.md");
     CHECK(md.find("## cifar10 · resnet18, 300 labels") != std::string::npos);
-    CHECK(md.find("| entropy | **89.00 ± 1.63** -> **88.00 ± 0.82** |") != std::string::npos);
+    CHECK(md.find("| entropy | **89.00 ± 1.63** (+7.00†) -> **88.00 ± 0.82** (+2.00†) |") != std::string::npos);
+    CHECK(md.find("3 seeds.") != std::string::npos);
     CHECK(md.find("| random | 82.00 ± 0.82 ▼ -> 86.00 ± 0.82 ▼ |") != std::string::npos);
     const auto runs = read_csv(out / "runs.csv");
     CHECK(runs.size() == 12);
@@ -412,8 +346,11 @@ TEST_CASE("report: Table 1 marks best, second, third and worst per column; equal
   CHECK(t.cell(4, 0).dal_mark == report::Mark::second);  // 0.7, tied with coreset
   CHECK(t.cell(0, 0).bo_mark == report::Mark::none);
   const std::string html = report::table1_html(tables);
-  CHECK(html.find("<span class=\"dal m-best\" title=\"dal: n = 1\">80.00 ± 0.00</span> &rarr; <span class=\"bo "
-                  "m-none\" title=\"bo: n = 0\">-</span>") != std::string::npos);
+  INFO(html);
+  // The difference to random follows; one seed: no test, no mark.
+  CHECK(html.find("<span class=\"dal m-best\" title=\"dal: n = 1\">80.00 ± 0.00</span> <small class=\"vs\" "
+                  "title=\"difference to random; paired t-test over 1 seed(s): no test\">(+30.00)</small> &rarr; "
+                  "<span class=\"bo m-none\" title=\"bo: n = 0\">-</span>") != std::string::npos);
 }
 
 TEST_CASE("report: pool reuse table against the source runs, with hand-computed numbers") {

@@ -15,6 +15,7 @@
 
 #include "core/al/loop.hpp"
 #include "core/pipeline/pipeline.hpp"
+#include "core/report/report.hpp"
 #include "core/store/store.hpp"
 #include "core/sweep/sweep.hpp"
 #include "quarry/error.hpp"
@@ -279,6 +280,54 @@ TEST_CASE("the local executor runs every cell into one store, resumes and skips"
   CHECK(sum2.skipped == 4);
   CHECK(sum2.exit_code() == 0);
   CHECK(again.str().find("nothing to run") != std::string::npos);
+}
+
+TEST_CASE("a sweep may vary any pipeline key, and the report groups its runs by what varies") {
+  SweepDir d(R"([sweep]
+name = "budget"
+base = "base.toml"
+results = "runs"
+[grid]
+strategies = ["random", "entropy"]
+seeds = [1]
+[grid.set]
+"al.initial" = [10, 6]
+"al.query_size" = [5, 10]
+"train.epochs" = 1
+)");
+  const Sweep s = load_sweep(d.sweep_file, &host());
+  REQUIRE(s.cells.size() == 8);
+  CHECK(s.cells[0].id == "budget-random-10-5-s1");
+  CHECK(s.cells[3].id == "budget-random-6-10-s1");
+  const Pipeline p3 = load_pipeline(s.base, s.cells[3].sets, &host());
+  CHECK(p3.al.initial == 6);
+  CHECK(p3.al.query_size == 10);
+  CHECK(p3.train.epochs == 1);
+  LocalOptions opts;
+  opts.quarry_exe = kQuarry;
+  opts.jobs = 2;
+  std::ostringstream out;
+  const auto sum = run_sweep_local(s, opts, out);
+  INFO(out.str());
+  REQUIRE(sum.finished == 8);
+
+  const auto data = report::load({s.results}, {"budget"});
+  CHECK(data.varying == std::vector<std::string>{"al.initial", "al.query_size"});  // not the seed, strategy or id
+  const auto curves = report::learning_curves(data, "auto");
+  REQUIRE(curves.size() == 8);  // strategy x setting
+  CHECK(curves[0].group == "random, al.initial=6 al.query_size=5");  // settings in numeric order
+  CHECK(curves[3].group == "random, al.initial=10 al.query_size=10");
+  std::vector<std::int64_t> labeled;
+  for (const auto& pt : curves[0].points) labeled.push_back(pt.labeled);
+  CHECK(labeled == std::vector<std::int64_t>{6, 11, 16, 20});  // budget 20: the last query takes 4
+  CHECK(curves[3].points.size() == 2);
+  const auto tables = report::table1(data);
+  REQUIRE(tables.size() == 1);
+  CHECK(tables[0].hps.size() == 4);
+  const auto aubc = report::aubc_table(data);
+  REQUIRE(aubc.size() == 8);
+  CHECK(aubc[0].from == 6);
+  CHECK(aubc[0].to == 20);
 }
 
 TEST_CASE("a failing cell makes the local sweep fail and is reported") {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -13,7 +14,27 @@
 
 namespace quarry::report {
 
-std::vector<Curve> learning_curves(const ReportData& data, const std::string& group) {
+const char* metric_name(CurveMetric m) {
+  switch (m) {
+    case CurveMetric::query_seconds: return "query_seconds";
+    case CurveMetric::peak_rss_mb: return "peak_rss_mb";
+    default: return "test_accuracy";
+  }
+}
+
+namespace {
+std::optional<double> metric_value(CurveMetric m, const CycleRecord& c) {
+  switch (m) {
+    case CurveMetric::query_seconds:
+      if (c.queried.empty()) return std::nullopt;
+      return c.query_seconds;
+    case CurveMetric::peak_rss_mb: return c.peak_rss_mb;
+    default: return c.test_accuracy;
+  }
+}
+}  // namespace
+
+std::vector<Curve> learning_curves(const ReportData& data, const std::string& group, CurveMetric metric) {
   if (group != "auto" && group != "strategy" && group != "hp" && group != "strategy+hp")
     throw Error("quarry report: --group must be strategy, hp or strategy+hp (got '" + group + "')");
   // (dataset, model) -> the al runs
@@ -42,6 +63,7 @@ std::vector<Curve> learning_curves(const ReportData& data, const std::string& gr
       c.model = combo.second;
       c.strategy = s;
       c.hp = h;
+      c.metric = metric;
       c.group = by_s && by_h ? s + ", " + h : (by_s ? s : h);
       // strategy+hp: colour says the strategy, dash the setting (one colour per setting when by hp alone).
       c.colour = by_s ? index_of(strategies, s) : index_of(hps, h);
@@ -53,16 +75,19 @@ std::vector<Curve> learning_curves(const ReportData& data, const std::string& gr
         any = true;
         c.unfinished = c.unfinished || !r->finished();
         for (const auto& cy : r->cycles) {
+          const auto v = metric_value(metric, cy);
+          if (!v) continue;
           auto& p = points[cy.labeled];
           p.labeled = cy.labeled;
-          p.values.emplace_back(r, cy.test_accuracy);
+          p.values.emplace_back(r, *v);
         }
       }
-      if (!any) continue;
+      if (!any || points.empty()) continue;
       for (auto& [labeled, p] : points) {
         std::vector<double> v;
         for (const auto& pv : p.values) v.push_back(pv.second);
         p.stat = mean_std(v);
+        p.ci = t_interval(v);
         c.points.push_back(std::move(p));
       }
       out.push_back(std::move(c));
@@ -96,13 +121,41 @@ std::string tick_label(double v) {
 }
 }  // namespace
 
-std::string curves_svg(const std::vector<Curve>& curves) {
-  const double legend_w = 270, left = 72, top = 56, bottom = 64, right_gap = 24;
+namespace {
+struct MetricText {
+  double scale;  ///< shown = value * scale
+  const char* title;
+  const char* axis;
+  const char* unit;
+  bool percent;  ///< clamp the axis to [0, 100]
+};
+MetricText metric_text(CurveMetric m) {
+  switch (m) {
+    case CurveMetric::query_seconds: return {1, "query time per cycle", "query seconds", " s", false};
+    case CurveMetric::peak_rss_mb: return {1, "peak memory per cycle", "peak resident memory (MB)", " MB", false};
+    default: return {100, "test accuracy vs labeled images", "test accuracy (%)", " %", true};
+  }
+}
+std::string shown(double v) { return fmt::format("{:.4g}", v); }
+}  // namespace
+
+std::string curves_svg(const std::vector<Curve>& curves, const std::string& band) {
+  if (band != "std" && band != "ci")
+    throw Error("quarry report: --band must be std or ci (got '" + band + "')");
+  const bool ci = band == "ci";
+  const MetricText mt = metric_text(curves.empty() ? CurveMetric::test_accuracy : curves[0].metric);
+  auto lo_of = [&](const CurvePoint& p) { return mt.scale * (ci ? p.ci.lo : p.stat.mean - p.stat.std); };
+  auto hi_of = [&](const CurvePoint& p) { return mt.scale * (ci ? p.ci.hi : p.stat.mean + p.stat.std); };
+  // The legend grows with its longest label (about 7 px per character at 12 px), the plot keeps its width.
+  std::size_t longest = 0;
+  for (const auto& c : curves) longest = std::max(longest, c.group.size() + (c.unfinished ? 2 : 0));
+  const double legend_w = std::max(270.0, 46 + 7.0 * static_cast<double>(longest));
+  const double left = 72, top = 56, bottom = 64, right_gap = 24;
   const double row_h = 20;
   bool unfinished = false;
   for (const auto& c : curves) unfinished = unfinished || c.unfinished;
   const double legend_rows = static_cast<double>(curves.size()) + (unfinished ? 1.5 : 0);
-  const double width = 980, height = std::max(540.0, top + 30 + legend_rows * row_h + bottom);
+  const double width = 710 + legend_w, height = std::max(540.0, top + 30 + legend_rows * row_h + bottom);
   const double pw = width - left - legend_w - right_gap, ph = height - top - bottom;
 
   double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
@@ -110,19 +163,22 @@ std::string curves_svg(const std::vector<Curve>& curves) {
     for (const auto& p : c.points) {
       xmin = std::min(xmin, static_cast<double>(p.labeled));
       xmax = std::max(xmax, static_cast<double>(p.labeled));
-      ymin = std::min(ymin, 100 * (p.stat.mean - p.stat.std));
-      ymax = std::max(ymax, 100 * (p.stat.mean + p.stat.std));
+      ymin = std::min(ymin, lo_of(p));
+      ymax = std::max(ymax, hi_of(p));
     }
-  if (xmin > xmax) xmin = 0, xmax = 1, ymin = 0, ymax = 100;
+  if (xmin > xmax) xmin = 0, xmax = 1, ymin = 0, ymax = mt.percent ? 100 : 1;
   const Axis ax = make_axis(xmin, xmax, 7);
-  const Axis ay = make_axis(std::max(0.0, ymin - 1), std::min(100.0, ymax + 1), 7);
+  const double pad = mt.percent ? 1 : 0.05 * std::max(ymax - ymin, 1e-9);
+  const Axis ay = make_axis(std::max(0.0, ymin - pad), mt.percent ? std::min(100.0, ymax + pad) : ymax + pad, 7);
   auto X = [&](double v) { return left + (v - ax.lo) / (ax.hi - ax.lo) * pw; };
   auto Y = [&](double v) { return top + ph - (v - ay.lo) / (ay.hi - ay.lo) * ph; };
 
   svg::Document d(width, height);
   const std::string title = curves.empty() ? "learning curves" : combo_title(curves[0].dataset, curves[0].model);
-  d.text(left + pw / 2, 24, title + ": test accuracy vs labeled images", 16, "middle", "bold");
-  d.text(left + pw / 2, 42, "mean ± std over seeds (band: ± 1 std)", 12, "middle", "normal", 0, "#555");
+  d.text(left + pw / 2, 24, title + ": " + mt.title, 16, "middle", "bold");
+  d.text(left + pw / 2, 42,
+         ci ? "mean over seeds (band: 95% t interval of the mean)" : "mean ± std over seeds (band: ± 1 std)", 12,
+         "middle", "normal", 0, "#555");
   d.rect(left, top, pw, ph, "#ffffff", "#444444");
   for (double t : ay.ticks) {
     d.line(left, Y(t), left + pw, Y(t), "#e4e4e4", 1);
@@ -136,25 +192,29 @@ std::string curves_svg(const std::vector<Curve>& curves) {
   }
   d.rect(left, top, pw, ph, "none", "#444444");
   d.text(left + pw / 2, height - 18, "labeled images", 13, "middle");
-  d.text(20, top + ph / 2, "test accuracy (%)", 13, "middle", "normal", -90);
+  d.text(20, top + ph / 2, mt.axis, 13, "middle", "normal", -90);
 
   const auto& pal = svg::palette();
   const auto& dashes = svg::dash_patterns();
   for (const auto& c : curves) {  // bands first, so no band hides a line
     if (c.points.size() < 2) continue;
-    std::vector<std::pair<double, double>> band;
-    for (const auto& p : c.points) band.emplace_back(X(p.labeled), Y(100 * (p.stat.mean + p.stat.std)));
-    for (auto it = c.points.rbegin(); it != c.points.rend(); ++it)
-      band.emplace_back(X(it->labeled), Y(100 * (it->stat.mean - it->stat.std)));
-    d.polygon(band, pal[c.colour % pal.size()], 0.15);
+    std::vector<std::pair<double, double>> poly;
+    for (const auto& p : c.points) poly.emplace_back(X(p.labeled), Y(hi_of(p)));
+    for (auto it = c.points.rbegin(); it != c.points.rend(); ++it) poly.emplace_back(X(it->labeled), Y(lo_of(*it)));
+    d.polygon(poly, pal[c.colour % pal.size()], 0.15);
   }
   for (const auto& c : curves) {
     const std::string& colour = pal[c.colour % pal.size()];
     std::vector<std::pair<double, double>> line;
-    for (const auto& p : c.points) line.emplace_back(X(p.labeled), Y(100 * p.stat.mean));
+    for (const auto& p : c.points) line.emplace_back(X(p.labeled), Y(mt.scale * p.stat.mean));
     if (line.size() > 1) d.polyline(line, colour, 2, dashes[c.dash % dashes.size()]);
-    if (line.size() <= 25)
-      for (const auto& [x, y] : line) d.circle(x, y, 2.6, colour);
+    for (std::size_t i = 0; i < c.points.size(); ++i) {  // each point tells its numbers on hover
+      const auto& p = c.points[i];
+      d.circle(line[i].first, line[i].second, c.points.size() <= 25 ? 2.6 : 1.6, colour,
+               fmt::format("{}: {} labeled, {}{} (mean of {} seed(s); std {}{}; 95% CI {} to {})", c.group, p.labeled,
+                           shown(mt.scale * p.stat.mean), mt.unit, p.stat.n, shown(mt.scale * p.stat.std), mt.unit,
+                           shown(mt.scale * p.ci.lo), shown(mt.scale * p.ci.hi)));
+    }
   }
   const double lx = left + pw + right_gap;
   double ly = top + 8;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/report/setting.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry::report {
@@ -140,6 +141,7 @@ ReportData load(const std::vector<std::string>& results, const std::vector<std::
     if (chosen.count(r.run.id)) data.runs.push_back(std::move(r));
     else if (sources.count(r.run.id)) data.sources.push_back(std::move(r));
   }
+  data.varying = label_settings(data.runs, data.warnings);
   std::stable_sort(data.runs.begin(), data.runs.end(), [](const RunData& a, const RunData& b) {
     if (a.run.study != b.run.study) return a.run.study < b.run.study;
     if (a.run.kind != b.run.kind) return a.run.kind < b.run.kind;

@@ -16,7 +16,7 @@ struct RunData {
   RunRecord run;
   std::string store;  ///< the results folder it was read from
   std::vector<CycleRecord> cycles;
-  std::string hp;     ///< hp_label, or "lr=.. wd=.." from its first cycle when the label is empty
+  std::string hp;     ///< its setting: hp_label (or "lr=.. wd=.." from its first cycle), then what varies (setting.hpp)
   bool finished() const { return run.status == "finished"; }
 };
 
@@ -32,6 +32,7 @@ struct ReportData {
   std::vector<SearchData> searches;  ///< searches on the selected runs' pools
   std::vector<RunData> sources;      ///< al runs not selected whose pools selected reuse runs used
   std::vector<std::string> warnings;
+  std::vector<std::string> varying;  ///< pipeline keys that differ between compared al runs (setting.hpp)
   const RunData* find(const std::string& id) const;         ///< among `runs`
   const RunData* find_source(const std::string& id) const;  ///< among `runs`, then `sources`
 };

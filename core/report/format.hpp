@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/report/statistics.hpp"
 
@@ -12,5 +13,9 @@ namespace quarry::report {
 std::string pct(double v);
 std::string pm(const MeanStd& m);  ///< "mean ± std" in percent, "-" without values
 std::string esc(const std::string& s);  ///< for HTML and SVG text and attributes
+
+/// CSV (RFC 4180): a field quoted when it holds a comma, quote or line break; a row ends in "\n".
+std::string csv_row(const std::vector<std::string>& fields);
+std::string num(double v);  ///< shortest round-trip text of a number, for the CSVs
 
 }  // namespace quarry::report

@@ -1,8 +1,10 @@
 // `quarry report`: one folder with a self-contained index.html, the figures (SVG, PNG) and the
 // CSV behind every number. Including this header gives every part of the report too.
 //
-// The page shows learning curves, the study's Table 1 (DAL -> BO per strategy and hyper-parameter
-// setting), pool reuse with other models and the runs. See docs/reports.md.
+// The page shows learning curves (accuracy, and what each strategy costs: query seconds and peak
+// memory per cycle), the area under the budget curve with bootstrap intervals, the pairwise
+// penalty matrix, the study's Table 1 (DAL -> BO per strategy and setting, differences to random
+// marked when significant), pool reuse with other models and the runs. See docs/reports.md.
 // Accuracies are fractions in [0, 1] in memory and in the CSVs (as in the store);
 // figures and tables show percent. Standard deviations are population ones (over
 // seeds), as the study reports them.
@@ -13,9 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "core/report/aubc.hpp"
 #include "core/report/curves.hpp"
 #include "core/report/data.hpp"
+#include "core/report/penalty.hpp"
 #include "core/report/reuse_table.hpp"
+#include "core/report/setting.hpp"
+#include "core/report/significance.hpp"
 #include "core/report/statistics.hpp"
 #include "core/report/table1.hpp"
 
@@ -28,7 +34,20 @@ struct ReportOptions {
   std::string group = "auto";                    ///< strategy | hp | strategy+hp | auto
   std::vector<std::int64_t> sizes;               ///< Table 1 pool sizes; empty = where searches exist, else the last
   bool render_png = true;                        ///< render each SVG to PNG (rsvg-convert, else chromium)
+  std::string band = "std";                      ///< learning-curve band: std | ci (95% t interval)
+  std::uint64_t bootstrap_seed = kBootstrapSeed; ///< AUBC intervals: the same seed, the same bytes
 };
+
+/// Everything the page shows, computed from the loaded data.
+struct ReportParts {
+  std::vector<Curve> curves;                      ///< test accuracy
+  std::vector<Curve> query_seconds, peak_memory;  ///< what a strategy costs, per cycle
+  std::vector<Table1> tables;
+  std::vector<ReuseRow> reuse;
+  std::vector<AubcRow> aubc;
+  PenaltyMatrix penalty;
+};
+ReportParts compute_parts(const ReportData& data, const ReportOptions& options);
 
 struct ReportResult {
   std::vector<std::filesystem::path> files;  ///< everything written, index.html first

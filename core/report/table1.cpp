@@ -47,6 +47,50 @@ std::vector<Mark> rank_column(const std::vector<MeanStd>& column) {
   }
   return marks;
 }
+/// seed -> DAL (or BO) value of strategy `s` with setting `h` at the table's size.
+std::map<std::int64_t, double> by_seed(const Table1& t, const std::vector<const RunData*>& runs,
+                                       const std::vector<const SearchData*>& searches, const std::string& s,
+                                       const std::string& h, bool bo) {
+  std::map<std::int64_t, double> out;
+  for (const auto* r : runs) {
+    if (strategy_of(r->run) != s || r->hp != h) continue;
+    if (!bo) {
+      for (const auto& c : r->cycles)
+        if (c.labeled == t.size) out[r->run.seed] = c.test_accuracy;
+    } else {
+      for (const auto* sd : searches)
+        if (sd->al_run == r->run.id && sd->result.pool_size == t.size) out[r->run.seed] = sd->result.test_accuracy;
+    }
+  }
+  return out;
+}
+
+/// Differences to the random row, and paired tests over seeds.
+void compare_with_random(Table1& t, const std::vector<const RunData*>& runs,
+                         const std::vector<const SearchData*>& searches) {
+  const auto ri = std::find(t.strategies.begin(), t.strategies.end(), "random");
+  if (ri == t.strategies.end()) return;
+  const auto r = static_cast<std::size_t>(ri - t.strategies.begin());
+  for (std::size_t h = 0; h < t.hps.size(); ++h)
+    for (bool bo : {false, true}) {
+      const auto base = by_seed(t, runs, searches, "random", t.hps[h], bo);
+      const MeanStd& base_stat = bo ? t.cell(r, h).bo : t.cell(r, h).dal;
+      for (std::size_t s = 0; s < t.strategies.size(); ++s) {
+        auto& c = t.cells[s * t.hps.size() + h];
+        const MeanStd& stat = bo ? c.bo : c.dal;
+        if (s == r || stat.n == 0 || base_stat.n == 0) continue;
+        std::vector<double> a, b;
+        for (const auto& [seed, v] : by_seed(t, runs, searches, t.strategies[s], t.hps[h], bo))
+          if (const auto it = base.find(seed); it != base.end()) a.push_back(v), b.push_back(it->second);
+        const TTest test = paired_t_test(a, b);
+        const bool sig = t.marks_significance() && test.n >= kMinSeedsForMarks && test.significant(0.05);
+        (bo ? c.bo_vs_random : c.dal_vs_random) = stat.mean - base_stat.mean;
+        (bo ? c.bo_test : c.dal_test) = test;
+        (bo ? c.bo_significant : c.dal_significant) = sig;
+      }
+    }
+}
+
 }  // namespace
 
 std::vector<Table1> table1(const ReportData& data, const std::vector<std::int64_t>& sizes) {
@@ -100,6 +144,10 @@ std::vector<Table1> table1(const ReportData& data, const std::vector<std::int64_
           cell.bo = mean_std(bo);
           t.cells.push_back(cell);
         }
+      std::set<std::int64_t> seeds;
+      for (const auto* r : runs) seeds.insert(r->run.seed);
+      t.seeds = seeds.size();
+      compare_with_random(t, runs, searches);
       for (std::size_t h = 0; h < t.hps.size(); ++h) {
         std::vector<MeanStd> dal, bo;
         for (std::size_t s = 0; s < t.strategies.size(); ++s) {
@@ -122,7 +170,23 @@ namespace {
 const char* kMarkLegendMd =
     "Marks per column, ranking strategies separately for DAL and for BO: **bold** = best, <u>underlined</u> = "
     "second, *italic* = third, ▼ = worst. Mean ± population std over seeds, test accuracy in %. "
-    "`*` after a cell: some run behind it has not finished.";
+    "(+1.23) = difference to random in the same column, † = significant (paired two-sided t-test over seeds, "
+    "p < 0.05). `*` after a cell: some run behind it has not finished.";
+
+std::string vs_random(const std::optional<double>& d, bool significant) {
+  if (!d) return "";
+  return fmt::format(" ({}{}{})", *d >= 0 ? "+" : "", fmt::format("{:.2f}", 100 * *d), significant ? "†" : "");
+}
+
+/// The caption's seed count, and why there are no marks with fewer than kMinSeedsForMarks seeds.
+std::string seeds_note(const Table1& t) {
+  std::string s = fmt::format("{} seed{}", t.seeds, t.seeds == 1 ? "" : "s");
+  if (!t.marks_significance())
+    s += fmt::format(": no significance marks; with fewer than {} seeds a paired t-test cannot tell a difference "
+                     "from noise",
+                     kMinSeedsForMarks);
+  return s;
+}
 
 std::string md_marked(const MeanStd& m, Mark mark) {
   const std::string v = pm(m);
@@ -147,7 +211,7 @@ std::string table1_markdown(const std::vector<Table1>& tables) {
          kMarkLegendMd + "\n";
   if (tables.empty()) out += "\nNo active-learning runs selected.\n";
   for (const auto& t : tables) {
-    out += "\n## " + size_title(t) + "\n\n| strategy |";
+    out += "\n## " + size_title(t) + "\n\n" + seeds_note(t) + ".\n\n| strategy |";
     for (const auto& h : t.hps) out += " " + h + " |";
     out += "\n|---|";
     for (std::size_t i = 0; i < t.hps.size(); ++i) out += "---|";
@@ -156,7 +220,8 @@ std::string table1_markdown(const std::vector<Table1>& tables) {
       out += "| " + t.strategies[s] + " |";
       for (std::size_t h = 0; h < t.hps.size(); ++h) {
         const auto& c = t.cell(s, h);
-        out += " " + md_marked(c.dal, c.dal_mark) + " -> " + md_marked(c.bo, c.bo_mark) + (c.unfinished ? " `*`" : "") +
+        out += " " + md_marked(c.dal, c.dal_mark) + vs_random(c.dal_vs_random, c.dal_significant) + " -> " +
+               md_marked(c.bo, c.bo_mark) + vs_random(c.bo_vs_random, c.bo_significant) + (c.unfinished ? " `*`" : "") +
                " |";
       }
       out += "\n";
@@ -172,10 +237,13 @@ std::string table1_html(const std::vector<Table1>& tables) {
       "over seeds, in %. Marks per column, ranking strategies separately for DAL and for BO: "
       "<span class=\"m-best\">bold = best</span>, <span class=\"m-second\">underlined = second</span>, "
       "<span class=\"m-third\">italic = third</span>, <span class=\"m-worst\">red = worst</span>. "
+      "<span class=\"vs\">(+1.23)</span> = difference to random in the same column, <span class=\"sig\">†</span> = "
+      "significant (paired two-sided t-test over seeds, p &lt; 0.05; the p-values are in table1.csv). "
       "<span class=\"unfinished\">*</span> = some run behind the cell has not finished.</p>\n";
   if (tables.empty()) out += "<p>No active-learning runs selected.</p>\n";
   for (const auto& t : tables) {
-    out += "<table class=\"t1\">\n<caption>" + esc(size_title(t)) + "</caption>\n<thead><tr><th>strategy</th>";
+    out += "<table class=\"t1\">\n<caption>" + esc(size_title(t)) + " <small class=\"seeds\">(" + esc(seeds_note(t)) +
+           ")</small></caption>\n<thead><tr><th>strategy</th>";
     for (const auto& h : t.hps) out += "<th>" + esc(h) + "<br><small>DAL &rarr; BO</small></th>";
     out += "</tr></thead>\n<tbody>\n";
     for (std::size_t s = 0; s < t.strategies.size(); ++s) {
@@ -186,7 +254,15 @@ std::string table1_html(const std::vector<Table1>& tables) {
           return fmt::format("<span class=\"{} m-{}\" title=\"{}: n = {}\">{}</span>", what,
                              mark == Mark::none ? "none" : mark_name(mark), what, m.n, esc(pm(m)));
         };
-        out += "<td>" + span(c.dal, c.dal_mark, "dal") + " &rarr; " + span(c.bo, c.bo_mark, "bo") +
+        auto vs = [](const std::optional<double>& d, bool sig, const TTest& test) -> std::string {
+          if (!d) return "";
+          const std::string text = vs_random(d, false);  // " (+1.23)": shown without the space and ")"
+          return fmt::format(" <small class=\"vs\" title=\"difference to random; paired t-test over {} seed(s): {}\">{}{}</small>",
+                             test.n, test.valid ? fmt::format("p = {:.3g}", test.p) : std::string("no test"),
+                             esc(text.substr(1, text.size() - 2)), sig ? "<span class=\"sig\">†</span>)" : ")");
+        };
+        out += "<td>" + span(c.dal, c.dal_mark, "dal") + vs(c.dal_vs_random, c.dal_significant, c.dal_test) +
+               " &rarr; " + span(c.bo, c.bo_mark, "bo") + vs(c.bo_vs_random, c.bo_significant, c.bo_test) +
                (c.unfinished ? " <span class=\"unfinished\">*</span>" : "") + "</td>";
       }
       out += "</tr>\n";

@@ -64,16 +64,21 @@ std::string points_attr(const std::vector<std::pair<double, double>>& points) {
   return s;
 }
 
+/// "/>" or "><title>...</title></element>".
+std::string close_with_title(const char* element, const std::string& title) {
+  return title.empty() ? "/>" : "><title>" + escape(title) + "</title></" + element + ">";
+}
+
 std::string dash_attr(const std::string& dash) {
   return dash.empty() ? "" : " stroke-dasharray=\"" + dash + "\"";
 }
 }  // namespace
 
 void Document::rect(double x, double y, double w, double h, const std::string& fill, const std::string& stroke,
-                    double fill_opacity) {
+                    double fill_opacity, const std::string& title) {
   const std::string opacity = fill_opacity < 1 ? " fill-opacity=\"" + num(fill_opacity) + "\"" : "";
-  body_ += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"{}\"{}/>\n", num(x),
-                       num(y), num(w), num(h), fill, stroke, opacity);
+  body_ += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"{}\"{}{}\n", num(x),
+                       num(y), num(w), num(h), fill, stroke, opacity, close_with_title("rect", title));
 }
 
 void Document::line(double x1, double y1, double x2, double y2, const std::string& stroke, double width,
@@ -95,8 +100,9 @@ void Document::polygon(const std::vector<std::pair<double, double>>& points, con
                        points_attr(points), fill, num(opacity));
 }
 
-void Document::circle(double cx, double cy, double r, const std::string& fill) {
-  body_ += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{}\"/>\n", num(cx), num(cy), num(r), fill);
+void Document::circle(double cx, double cy, double r, const std::string& fill, const std::string& title) {
+  body_ += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{}\"{}\n", num(cx), num(cy), num(r), fill,
+                       close_with_title("circle", title));
 }
 
 void Document::text(double x, double y, const std::string& content, double size, const std::string& anchor,

@@ -28,14 +28,15 @@ class Document {
   double width() const { return width_; }
   double height() const { return height_; }
 
+  /// `title`: shown on hover (an SVG <title> child), e.g. the values behind a cell or point.
   void rect(double x, double y, double w, double h, const std::string& fill, const std::string& stroke = "none",
-            double fill_opacity = 1);
+            double fill_opacity = 1, const std::string& title = "");
   void line(double x1, double y1, double x2, double y2, const std::string& stroke, double width = 1,
             const std::string& dash = "");
   void polyline(const std::vector<std::pair<double, double>>& points, const std::string& stroke, double width = 2,
                 const std::string& dash = "");
   void polygon(const std::vector<std::pair<double, double>>& points, const std::string& fill, double opacity);
-  void circle(double cx, double cy, double r, const std::string& fill);
+  void circle(double cx, double cy, double r, const std::string& fill, const std::string& title = "");
   /// anchor: start | middle | end. `rotate` in degrees about (x, y).
   void text(double x, double y, const std::string& content, double size = 12, const std::string& anchor = "start",
             const std::string& weight = "normal", double rotate = 0, const std::string& fill = "#222");
