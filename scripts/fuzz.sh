@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz a torch-free parser with libFuzzer + ASan + UBSan.
-#   scripts/fuzz.sh idx|cifar|pipeline SECONDS
-# Builds tests/fuzz/fuzz_<target>.cpp (no LibTorch needed): idx and cifar with the
+#   scripts/fuzz.sh idx|cifar|npy|pipeline SECONDS
+# Builds tests/fuzz/fuzz_<target>.cpp (no LibTorch needed): idx, cifar and npy with the
 # dataset parsers in plugins/datasets/formats/, pipeline with core/pipeline/*.cpp and
 # the SDK's params.cpp (toml++ header-only). Runs it on tests/fuzz/corpus/<target>/
 # for SECONDS and copies any crashing input to tests/fuzz/regressions/<target>/,
@@ -9,12 +9,12 @@
 # dataset parsers, tests/test_hostile.cpp for pipelines).
 set -euo pipefail
 
-target=${1:?usage: scripts/fuzz.sh idx|cifar|pipeline SECONDS}
-seconds=${2:?usage: scripts/fuzz.sh idx|cifar|pipeline SECONDS}
+target=${1:?usage: scripts/fuzz.sh idx|cifar|npy|pipeline SECONDS}
+seconds=${2:?usage: scripts/fuzz.sh idx|cifar|npy|pipeline SECONDS}
 root=$(cd "$(dirname "$0")/.." && pwd)
 case $target in
-  idx | cifar | pipeline) ;;
-  *) echo "unknown fuzz target '$target' (expected idx, cifar or pipeline)" >&2; exit 2 ;;
+  idx | cifar | npy | pipeline) ;;
+  *) echo "unknown fuzz target '$target' (expected idx, cifar, npy or pipeline)" >&2; exit 2 ;;
 esac
 
 out=${QUARRY_FUZZ_DIR:-$root/build-fuzz}
