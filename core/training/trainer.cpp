@@ -41,7 +41,7 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
   // process-wide one that parallel trials would share.
   ModelRandomScope model_random(seed);
   auto idx = torch::tensor(indices, torch::kInt64).to(device);
-  auto images = data.images.index_select(0, idx);  // the labeled set, uint8, stays on the device
+  auto images = data.images.index_select(0, idx);  // the labeled set (uint8 images or features) stays on the device
   auto labels = data.labels.index_select(0, idx);
 
   torch::optim::SGD opt(model.parameters(), torch::optim::SGDOptions(cfg.lr)
@@ -51,6 +51,8 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
   // float16 needs loss scaling (its range lets small gradients underflow); bfloat16 does not.
   const auto autocast = device.is_cuda() ? autocast_dtype(cfg) : at::kFloat;
   GradScaler scaler(autocast == at::kHalf);
+  const bool features = data.features();  // feature vectors: no augmentation, no normalisation
+  bool fast = autocast == at::kFloat;     // until the model declines loss_and_gradients
   const auto params = model.parameters();
   model.train(true);
   std::unique_ptr<Progress> progress;
@@ -63,19 +65,25 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
     for (auto& pos : batches) {
       auto p = pos.to(device);
       auto x = images.index_select(0, p);
-      if (cfg.augment) x = augment(x, cfg.crop_padding, cfg.flip, gen);
-      auto xf = normalize(x, mean, std);
+      if (cfg.augment && !features) x = augment(x, cfg.crop_padding, cfg.flip, gen);
+      auto xf = normalize(x, mean, std);  // features: as they are
       auto y = labels.index_select(0, p);
-      opt.zero_grad();
-      torch::Tensor loss;
-      {
-        AutocastScope ac(autocast, device);
-        loss = torch::nn::functional::cross_entropy(model.forward(xf).logits.to(torch::kFloat32), y);
+      // A head that computes its own gradients skips autograd (Model::loss_and_gradients).
+      torch::Tensor loss = fast ? model.loss_and_gradients(xf, y) : torch::Tensor();
+      if (loss.defined()) {
+        opt.step();
+      } else {
+        fast = false;
+        opt.zero_grad();
+        {
+          AutocastScope ac(autocast, device);
+          loss = torch::nn::functional::cross_entropy(model.forward(xf).logits.to(torch::kFloat32), y);
+        }
+        scaler.scale(loss).backward();
+        // A float16 step whose gradients overflowed is skipped and the scale backs off; its loss
+        // still counts: only a non-finite loss is divergence, not an overflowed gradient.
+        scaler.step(opt, params);
       }
-      scaler.scale(loss).backward();
-      // A float16 step whose gradients overflowed is skipped and the scale backs off; its loss
-      // still counts: only a non-finite loss is divergence, not an overflowed gradient.
-      scaler.step(opt, params);
       loss_sum += loss.detach().to(torch::kFloat64);
     }
     const double mean_loss = loss_sum.item<double>() / static_cast<double>(batches.size());
@@ -91,6 +99,11 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
     if (progress) progress->step(epoch + 1, "loss " + std::to_string(mean_loss));
   }
   model.train(false);
+  if (!r.diverged && model.fits_after_training()) {
+    // E.g. a Laplace head's posterior over its last layer, fitted on the whole labeled set.
+    torch::NoGradGuard ng;
+    model.after_training(normalize(images, mean, std), labels);
+  }
   r.seconds = now_seconds() - t0;
   return r;
 }
