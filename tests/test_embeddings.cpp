@@ -15,6 +15,7 @@
 #include "core/pipeline/pipeline.hpp"
 #include "core/store/store.hpp"
 #include "core/training/experiment.hpp"
+#include "core/training/schedule.hpp"
 #include "formats/bytes.hpp"
 #include "formats/npy.hpp"
 #include "quarry/error.hpp"
@@ -419,6 +420,48 @@ TEST_CASE("heads: the linear head's autograd-free gradients are autograd's") {
                     doctest::Contains("takes feature vectors, but the dataset gives images of 1x28x28"));
   CHECK_THROWS_WITH(host().make_model("small_cnn", Params("small_cnn"), ModelSpec{0, 0, 0, 10, 384}),
                     doctest::Contains("takes images, but the dataset gives feature vectors of 384 values"));
+}
+
+TEST_CASE("heads: training through the fast path gives the weights of autograd + torch::optim::SGD") {
+  auto gen = at::detail::createCPUGenerator(8);
+  const DeviceSplit data{torch::randn({90, 6}, gen), torch::randint(0, 3, {90}, gen, torch::kInt64)};
+  std::vector<std::int64_t> labeled;
+  for (std::int64_t i = 0; i < 90; i += 2) labeled.push_back(i);
+  for (bool nesterov : {false, true}) {
+    CAPTURE(nesterov);
+    TrainConfig cfg;
+    cfg.epochs = 7;
+    cfg.batch_size = 8;
+    cfg.lr = 0.1;
+    cfg.warmup_epochs = 2;
+    cfg.nesterov = nesterov;
+    auto fast = make_head("linear", 6, 3);
+    auto ref = make_head("linear", 6, 3);
+    REQUIRE(torch::equal(param(*fast, "fc.weight"), param(*ref, "fc.weight")));
+    train_model(*fast, cfg, data, {}, {}, labeled, 5);
+    // The reference: the trainer's batches and schedule, autograd, the optimiser of every other model.
+    auto g = at::detail::createCPUGenerator(5);
+    auto idx = torch::tensor(labeled, torch::kInt64);
+    auto x = data.images.index_select(0, idx), y = data.labels.index_select(0, idx);
+    torch::optim::SGD opt(ref->parameters(), torch::optim::SGDOptions(cfg.lr)
+                                                 .momentum(cfg.momentum)
+                                                 .weight_decay(cfg.weight_decay)
+                                                 .nesterov(cfg.nesterov));
+    ref->train(true);
+    for (std::int64_t e = 0; e < cfg.epochs; ++e) {
+      for (auto& group : opt.param_groups())
+        static_cast<torch::optim::SGDOptions&>(group.options()).lr(warmup_cosine(cfg, e));
+      for (auto& pos : epoch_batches(static_cast<std::int64_t>(labeled.size()), cfg, g)) {
+        opt.zero_grad();
+        torch::nn::functional::cross_entropy(ref->forward(x.index_select(0, pos)).logits, y.index_select(0, pos))
+            .backward();
+        opt.step();
+      }
+    }
+    CHECK(torch::allclose(param(*fast, "fc.weight"), param(*ref, "fc.weight"), 1e-4, 1e-5));
+    CHECK(torch::allclose(param(*fast, "fc.bias"), param(*ref, "fc.bias"), 1e-4, 1e-5));
+    CHECK_FALSE(torch::allclose(param(*fast, "fc.weight"), param(*make_head("linear", 6, 3), "fc.weight")));
+  }
 }
 
 TEST_CASE("Laplace: the last-layer predictive against a brute-force posterior (float64)") {

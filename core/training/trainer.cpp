@@ -13,6 +13,30 @@
 
 namespace quarry {
 
+namespace {
+// One step of torch::optim::SGD's update (dampening 0), op for op, on gradients a model wrote
+// itself (Model::loss_and_gradients): the same weights as opt.step(), without its per-parameter
+// state lookups and copies. `buffers` starts empty and holds the momentum buffers.
+void sgd_step(const std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& buffers, const TrainConfig& cfg,
+              double lr) {
+  torch::NoGradGuard ng;
+  if (buffers.size() != params.size()) buffers.assign(params.size(), torch::Tensor());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    auto g = params[i].grad();  // fresh each step, so updated in place
+    if (!g.defined()) continue;
+    if (cfg.weight_decay != 0) g.add_(params[i], cfg.weight_decay);
+    if (cfg.momentum != 0) {
+      if (!buffers[i].defined())
+        buffers[i] = g.clone();
+      else
+        buffers[i].mul_(cfg.momentum).add_(g);
+      g = cfg.nesterov ? g.add_(buffers[i], cfg.momentum) : buffers[i];
+    }
+    params[i].add_(g, -lr);
+  }
+}
+}  // namespace
+
 WeightSnapshot snapshot_weights(torch::nn::Module& model) {
   torch::NoGradGuard ng;
   WeightSnapshot s;
@@ -54,6 +78,7 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
   const bool features = data.features();  // feature vectors: no augmentation, no normalisation
   bool fast = autocast == at::kFloat;     // until the model declines loss_and_gradients
   const auto params = model.parameters();
+  std::vector<torch::Tensor> momentum_buffers;  // of the fast path's sgd_step
   model.train(true);
   std::unique_ptr<Progress> progress;
   if (log) progress = std::make_unique<Progress>(*log, "  training on " + std::to_string(n) + " labels, epoch", cfg.epochs, 10.0);
@@ -62,16 +87,31 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
     for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
     auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     auto batches = epoch_batches(n, cfg, gen);
+    // Feature vectors: the epoch's rows gathered once, each batch a view of them.
+    torch::Tensor epoch_x, epoch_y;
+    if (features) {
+      const auto order = torch::cat(batches).to(device);
+      epoch_x = images.index_select(0, order);
+      epoch_y = labels.index_select(0, order);
+    }
+    std::int64_t offset = 0;
     for (auto& pos : batches) {
-      auto p = pos.to(device);
-      auto x = images.index_select(0, p);
-      if (cfg.augment && !features) x = augment(x, cfg.crop_padding, cfg.flip, gen);
+      torch::Tensor x, y;
+      if (features) {
+        x = epoch_x.narrow(0, offset, pos.size(0));
+        y = epoch_y.narrow(0, offset, pos.size(0));
+        offset += pos.size(0);
+      } else {
+        auto p = pos.to(device);
+        x = images.index_select(0, p);
+        if (cfg.augment) x = augment(x, cfg.crop_padding, cfg.flip, gen);
+        y = labels.index_select(0, p);
+      }
       auto xf = normalize(x, mean, std);  // features: as they are
-      auto y = labels.index_select(0, p);
       // A head that computes its own gradients skips autograd (Model::loss_and_gradients).
       torch::Tensor loss = fast ? model.loss_and_gradients(xf, y) : torch::Tensor();
       if (loss.defined()) {
-        opt.step();
+        sgd_step(params, momentum_buffers, cfg, lr);
       } else {
         fast = false;
         opt.zero_grad();
