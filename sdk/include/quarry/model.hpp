@@ -37,7 +37,8 @@ class Model : public torch::nn::Module {
   /// Optional fast path for small heads: in training mode, the mean cross-entropy of
   /// forward(x).logits against labels y, with every parameter's grad() set to its
   /// gradient, computed without autograd (a scalar tensor). The default returns an
-  /// undefined tensor, and the host runs forward() and autograd instead. Must give the
+  /// undefined tensor, and the host runs forward() and autograd instead (for the rest of that
+  /// training: decline on the first call or never). Must give the
   /// gradients autograd would (tests/test_embeddings.cpp checks the in-tree heads).
   virtual torch::Tensor loss_and_gradients(const torch::Tensor& x, const torch::Tensor& y) {
     (void)x, (void)y;
