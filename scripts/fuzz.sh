@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz a torch-free parser with libFuzzer + ASan + UBSan.
-#   scripts/fuzz.sh idx|cifar|pipeline|image SECONDS
-# Builds tests/fuzz/fuzz_<target>.cpp (no LibTorch needed): idx and cifar with the
+#   scripts/fuzz.sh idx|cifar|npy|pipeline|image SECONDS
+# Builds tests/fuzz/fuzz_<target>.cpp (no LibTorch needed): idx, cifar and npy with the
 # dataset parsers in plugins/datasets/formats/, pipeline with core/pipeline/*.cpp and
 # the SDK's params.cpp (toml++ header-only), image with the image_folder plugin's decoder
 # (plugins/datasets/image_folder/decode.cpp, TurboJPEG + libpng). Runs it on tests/fuzz/corpus/<target>/
@@ -10,12 +10,12 @@
 # dataset parsers, tests/test_hostile.cpp for pipelines).
 set -euo pipefail
 
-target=${1:?usage: scripts/fuzz.sh idx|cifar|pipeline|image SECONDS}
-seconds=${2:?usage: scripts/fuzz.sh idx|cifar|pipeline|image SECONDS}
+target=${1:?usage: scripts/fuzz.sh idx|cifar|npy|pipeline|image SECONDS}
+seconds=${2:?usage: scripts/fuzz.sh idx|cifar|npy|pipeline|image SECONDS}
 root=$(cd "$(dirname "$0")/.." && pwd)
 case $target in
-  idx | cifar | pipeline | image) ;;
-  *) echo "unknown fuzz target '$target' (expected idx, cifar, pipeline or image)" >&2; exit 2 ;;
+  idx | cifar | npy | pipeline | image) ;;
+  *) echo "unknown fuzz target '$target' (expected idx, cifar, npy, pipeline or image)" >&2; exit 2 ;;
 esac
 
 out=${QUARRY_FUZZ_DIR:-$root/build-fuzz}

@@ -22,15 +22,17 @@ DeviceData to_device(const DatasetData& data, const PoolSplit& split, torch::Dev
   d.device = device;
   d.num_classes = static_cast<std::int64_t>(data.class_names.size());
   d.class_names = data.class_names;
+  auto inputs = [](const Split& s) -> const torch::Tensor& { return s.has_features() ? s.features : s.images; };
   auto take = [&](const Split& s, const std::vector<std::int64_t>& idx) {
     auto i = index_tensor(idx);
-    return DeviceSplit{s.images.index_select(0, i).to(device), s.labels.index_select(0, i).to(device)};
+    return DeviceSplit{inputs(s).index_select(0, i).to(device), s.labels.index_select(0, i).to(device)};
   };
   d.pool = take(data.train, split.pool);
   d.validation = take(data.train, split.validation);
   d.pool_labels_cpu = data.train.labels.index_select(0, index_tensor(split.pool));
   const auto n_test = test_subset > 0 ? std::min(test_subset, data.test.size()) : data.test.size();
-  d.test = DeviceSplit{data.test.images.narrow(0, 0, n_test).to(device), data.test.labels.narrow(0, 0, n_test).to(device)};
+  d.test = DeviceSplit{inputs(data.test).narrow(0, 0, n_test).to(device), data.test.labels.narrow(0, 0, n_test).to(device)};
+  if (data.train.has_features()) return d;  // features are network input as they are
   const auto c = static_cast<std::int64_t>(data.mean.size());
   d.mean = torch::tensor(std::vector<float>(data.mean.begin(), data.mean.end())).view({1, c, 1, 1}).mul(255.0).to(device);
   d.std = torch::tensor(std::vector<float>(data.std.begin(), data.std.end())).view({1, c, 1, 1}).mul(255.0).to(device);
@@ -38,6 +40,7 @@ DeviceData to_device(const DatasetData& data, const PoolSplit& split, torch::Dev
 }
 
 torch::Tensor normalize(const torch::Tensor& images_u8, const torch::Tensor& mean, const torch::Tensor& std) {
+  if (images_u8.is_floating_point()) return images_u8;  // feature vectors
   // mean/std are stored in 0..255 units, so one subtract and one divide.
   return images_u8.to(torch::kFloat32).sub_(mean).div_(std);
 }

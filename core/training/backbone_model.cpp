@@ -33,11 +33,17 @@ BackboneModel::BackboneModel(std::shared_ptr<torch::jit::Module> backbone, std::
   data_std_ = register_buffer("data_std", torch::tensor(data_std, torch::kFloat64).to(torch::kFloat32).view({1, c, 1, 1}));
 }
 
-ModelOutput BackboneModel::forward(const torch::Tensor& x) {
+torch::Tensor BackboneModel::features(const torch::Tensor& x) {
   const auto pixels01 = x * data_std_.to(x.device()) + data_mean_.to(x.device());
-  const auto in = backbone_normalise(pixels01, config_);
-  const auto features = backbone_forward(*backbone_, in, config_.file);
-  return head_->forward(features);
+  return backbone_forward(*backbone_, backbone_normalise(pixels01, config_), config_.file);
+}
+
+ModelOutput BackboneModel::forward(const torch::Tensor& x) { return head_->forward(features(x)); }
+
+bool BackboneModel::fits_after_training() const { return head_->fits_after_training(); }
+
+void BackboneModel::after_training(const torch::Tensor& x, const torch::Tensor& y) {
+  head_->after_training(features(x), y);
 }
 
 std::int64_t BackboneModel::feature_dim() const { return head_->feature_dim(); }

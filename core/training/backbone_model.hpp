@@ -27,8 +27,13 @@ class BackboneModel : public Model {
   ModelOutput forward(const torch::Tensor& x) override;
   std::int64_t feature_dim() const override;
   void train(bool on = true) override;
+  /// A head with a Laplace approximation is fitted on the backbone's features of the labeled set.
+  bool fits_after_training() const override;
+  void after_training(const torch::Tensor& x, const torch::Tensor& y) override;
 
  private:
+  torch::Tensor features(const torch::Tensor& x);
+
   std::shared_ptr<torch::jit::Module> backbone_;
   std::shared_ptr<Model> head_;
   BackboneConfig config_;

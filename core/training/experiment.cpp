@@ -48,8 +48,18 @@ std::shared_ptr<Model> make_model(const Pipeline& p, const ModelSpec& spec, std:
   model->train(false);
   // A model plugin's output is checked once, on two images, before any training.
   torch::NoGradGuard ng;
-  auto probe = torch::zeros({2, spec.in_channels, spec.height, spec.width}, torch::TensorOptions().device(device));
-  auto out = model->forward(probe);
+  const auto opts = torch::TensorOptions().device(device);
+  auto probe = spec.input_dim > 0 ? torch::zeros({2, spec.input_dim}, opts)
+                                  : torch::zeros({2, spec.in_channels, spec.height, spec.width}, opts);
+  ModelOutput out;
+  try {
+    out = model->forward(probe);
+  } catch (const c10::Error& err) {
+    throw Error(who + " failed on a probe batch of shape " + c10::str(probe.sizes()) + ": " + err.what_without_backtrace() +
+                (spec.input_dim > 0 ? std::string(" (the dataset gives feature vectors; use a head model such as "
+                                                  "linear or mlp)")
+                                    : std::string()));
+  }
   if (!out.logits.defined() || out.logits.dim() != 2 || out.logits.size(0) != 2 || out.logits.size(1) != spec.num_classes)
     throw Error(who + " returned logits of shape " +
                 (out.logits.defined() ? c10::str(out.logits.sizes()) : std::string("(none)")) + ", expected [2, " +
@@ -84,10 +94,15 @@ Experiment prepare_experiment(const Pipeline& p, std::int64_t seed, const Plugin
       auto data = std::make_shared<DatasetData>(ds->load(log));
       validate_dataset(*data, "dataset '" + p.dataset.name + "' (" +
                                   host.get(ComponentKind::Dataset, p.dataset.name).file + ")");
-      log.info(fmt::format("loaded {}: {} train, {} test images of {}x{}x{}, {} classes ({:.1f}s)", p.dataset.name,
-                           data->train.size(), data->test.size(), data->train.images.size(1),
-                           data->train.images.size(2), data->train.images.size(3), data->class_names.size(),
-                           now_seconds() - t0));
+      if (data->train.has_features())
+        log.info(fmt::format("loaded {}: {} train, {} test feature vectors of {}, {} classes ({:.1f}s)", p.dataset.name,
+                             data->train.size(), data->test.size(), data->train.features.size(1),
+                             data->class_names.size(), now_seconds() - t0));
+      else
+        log.info(fmt::format("loaded {}: {} train, {} test images of {}x{}x{}, {} classes ({:.1f}s)", p.dataset.name,
+                             data->train.size(), data->test.size(), data->train.images.size(1),
+                             data->train.images.size(2), data->train.images.size(3), data->class_names.size(),
+                             now_seconds() - t0));
       if (p.backbone.enabled && !p.backbone.finetune) {
         data = std::make_shared<DatasetData>(embed_dataset(*data, p.backbone, e.device, log));
         validate_dataset(*data, "backbone " + p.backbone.file);
@@ -99,8 +114,12 @@ Experiment prepare_experiment(const Pipeline& p, std::int64_t seed, const Plugin
   const auto& d = *e.dataset;
   e.split = split_pool(d.train.size(), p.validation_fraction, static_cast<std::uint64_t>(seed), p.pool_subset);
   e.data = to_device(d, e.split, e.device, p.test_subset);
-  e.spec = ModelSpec{d.train.images.size(1), d.train.images.size(2), d.train.images.size(3),
-                     static_cast<std::int64_t>(d.class_names.size())};
+  const auto num_classes = static_cast<std::int64_t>(d.class_names.size());
+  e.spec = d.train.has_features()
+               ? ModelSpec{0, 0, 0, num_classes, d.train.features.size(1)}
+               : ModelSpec{d.train.images.size(1), d.train.images.size(2), d.train.images.size(3), num_classes};
+  if (d.train.has_features() && p.train.augment)
+    log.info("train.augment = true has no effect on feature vectors (only images are augmented)");
   e.model = make_model(p, e.spec, seed, host, e.device, d.mean, d.std);
   e.initial = snapshot_weights(*e.model);
   return e;

@@ -13,6 +13,30 @@
 
 namespace quarry {
 
+namespace {
+// One step of torch::optim::SGD's update (dampening 0), op for op, on gradients a model wrote
+// itself (Model::loss_and_gradients): the same weights as opt.step(), without its per-parameter
+// state lookups and copies. `buffers` starts empty and holds the momentum buffers.
+void sgd_step(const std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& buffers, const TrainConfig& cfg,
+              double lr) {
+  torch::NoGradGuard ng;
+  if (buffers.size() != params.size()) buffers.assign(params.size(), torch::Tensor());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    auto g = params[i].grad();  // fresh each step, so updated in place
+    if (!g.defined()) continue;
+    if (cfg.weight_decay != 0) g.add_(params[i], cfg.weight_decay);
+    if (cfg.momentum != 0) {
+      if (!buffers[i].defined())
+        buffers[i] = g.clone();
+      else
+        buffers[i].mul_(cfg.momentum).add_(g);
+      g = cfg.nesterov ? g.add_(buffers[i], cfg.momentum) : buffers[i];
+    }
+    params[i].add_(g, -lr);
+  }
+}
+}  // namespace
+
 WeightSnapshot snapshot_weights(torch::nn::Module& model) {
   torch::NoGradGuard ng;
   WeightSnapshot s;
@@ -41,7 +65,7 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
   // process-wide one that parallel trials would share.
   ModelRandomScope model_random(seed);
   auto idx = torch::tensor(indices, torch::kInt64).to(device);
-  auto images = data.images.index_select(0, idx);  // the labeled set, uint8, stays on the device
+  auto images = data.images.index_select(0, idx);  // the labeled set (uint8 images or features) stays on the device
   auto labels = data.labels.index_select(0, idx);
 
   torch::optim::SGD opt(model.parameters(), torch::optim::SGDOptions(cfg.lr)
@@ -51,7 +75,10 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
   // float16 needs loss scaling (its range lets small gradients underflow); bfloat16 does not.
   const auto autocast = device.is_cuda() ? autocast_dtype(cfg) : at::kFloat;
   GradScaler scaler(autocast == at::kHalf);
+  const bool features = data.features();  // feature vectors: no augmentation, no normalisation
+  bool fast = autocast == at::kFloat;     // until the model declines loss_and_gradients
   const auto params = model.parameters();
+  std::vector<torch::Tensor> momentum_buffers;  // of the fast path's sgd_step
   model.train(true);
   std::unique_ptr<Progress> progress;
   if (log) progress = std::make_unique<Progress>(*log, "  training on " + std::to_string(n) + " labels, epoch", cfg.epochs, 10.0);
@@ -60,22 +87,43 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
     for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
     auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     auto batches = epoch_batches(n, cfg, gen);
+    // Feature vectors: the epoch's rows gathered once, each batch a view of them.
+    torch::Tensor epoch_x, epoch_y;
+    if (features) {
+      const auto order = torch::cat(batches).to(device);
+      epoch_x = images.index_select(0, order);
+      epoch_y = labels.index_select(0, order);
+    }
+    std::int64_t offset = 0;
     for (auto& pos : batches) {
-      auto p = pos.to(device);
-      auto x = images.index_select(0, p);
-      if (cfg.augment) x = augment(x, cfg.crop_padding, cfg.flip, gen);
-      auto xf = normalize(x, mean, std);
-      auto y = labels.index_select(0, p);
-      opt.zero_grad();
-      torch::Tensor loss;
-      {
-        AutocastScope ac(autocast, device);
-        loss = torch::nn::functional::cross_entropy(model.forward(xf).logits.to(torch::kFloat32), y);
+      torch::Tensor x, y;
+      if (features) {
+        x = epoch_x.narrow(0, offset, pos.size(0));
+        y = epoch_y.narrow(0, offset, pos.size(0));
+        offset += pos.size(0);
+      } else {
+        auto p = pos.to(device);
+        x = images.index_select(0, p);
+        if (cfg.augment) x = augment(x, cfg.crop_padding, cfg.flip, gen);
+        y = labels.index_select(0, p);
       }
-      scaler.scale(loss).backward();
-      // A float16 step whose gradients overflowed is skipped and the scale backs off; its loss
-      // still counts: only a non-finite loss is divergence, not an overflowed gradient.
-      scaler.step(opt, params);
+      auto xf = normalize(x, mean, std);  // features: as they are
+      // A head that computes its own gradients skips autograd (Model::loss_and_gradients).
+      torch::Tensor loss = fast ? model.loss_and_gradients(xf, y) : torch::Tensor();
+      if (loss.defined()) {
+        sgd_step(params, momentum_buffers, cfg, lr);
+      } else {
+        fast = false;
+        opt.zero_grad();
+        {
+          AutocastScope ac(autocast, device);
+          loss = torch::nn::functional::cross_entropy(model.forward(xf).logits.to(torch::kFloat32), y);
+        }
+        scaler.scale(loss).backward();
+        // A float16 step whose gradients overflowed is skipped and the scale backs off; its loss
+        // still counts: only a non-finite loss is divergence, not an overflowed gradient.
+        scaler.step(opt, params);
+      }
       loss_sum += loss.detach().to(torch::kFloat64);
     }
     const double mean_loss = loss_sum.item<double>() / static_cast<double>(batches.size());
@@ -91,6 +139,11 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
     if (progress) progress->step(epoch + 1, "loss " + std::to_string(mean_loss));
   }
   model.train(false);
+  if (!r.diverged && model.fits_after_training()) {
+    // E.g. a Laplace head's posterior over its last layer, fitted on the whole labeled set.
+    torch::NoGradGuard ng;
+    model.after_training(normalize(images, mean, std), labels);
+  }
   r.seconds = now_seconds() - t0;
   return r;
 }

@@ -30,7 +30,9 @@ WeightSnapshot snapshot_weights(torch::nn::Module& model);
 void restore_weights(torch::nn::Module& model, const WeightSnapshot& snapshot);
 
 /// Train `model` (already on data.device) on pool indices `indices` of `images`/`labels`.
-/// Seeded by `seed`: on CPU the same seed gives bit-identical weights.
+/// Seeded by `seed`: on CPU the same seed gives bit-identical weights. Feature vectors are
+/// never augmented; a model's loss_and_gradients() replaces autograd when it offers one; a
+/// model that fits_after_training() gets after_training() on the labeled set at the end.
 TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit& data, const torch::Tensor& mean,
                         const torch::Tensor& std, const std::vector<std::int64_t>& indices, std::uint64_t seed,
                         Logger* log = nullptr);

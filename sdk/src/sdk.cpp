@@ -15,12 +15,24 @@ namespace quarry {
 namespace {
 void check_split(const Split& s, const char* name, std::int64_t num_classes, const std::string& who) {
   auto fail = [&](const std::string& what) { throw Error(who + ": " + name + " split: " + what); };
-  if (!s.images.defined() || !s.labels.defined()) fail("images or labels missing");
-  if (s.images.scalar_type() != torch::kUInt8) fail("images must be uint8");
-  if (s.images.dim() != 4) fail("images must be N x C x H x W, got " + std::to_string(s.images.dim()) + " dims");
+  if (!s.labels.defined()) fail("labels missing");
+  if (s.features.defined() && s.images.defined()) fail("both images and features set; a split holds one of them");
+  if (s.features.defined()) {
+    if (s.features.scalar_type() != torch::kFloat32) fail("features must be float32");
+    if (s.features.dim() != 2) fail("features must be N x D, got " + std::to_string(s.features.dim()) + " dims");
+    if (s.features.size(1) < 1) fail("features have D = 0");
+    if (s.features.numel() > 0 && !torch::isfinite(s.features).all().item<bool>())
+      fail("features hold a NaN or infinite value");
+  } else {
+    if (!s.images.defined()) fail("images (or features) missing");
+    if (s.images.scalar_type() != torch::kUInt8) fail("images must be uint8");
+    if (s.images.dim() != 4) fail("images must be N x C x H x W, got " + std::to_string(s.images.dim()) + " dims");
+  }
+  const auto& inputs = s.features.defined() ? s.features : s.images;
+  const char* what = s.features.defined() ? " feature vectors" : " images";
   if (s.labels.scalar_type() != torch::kInt64 || s.labels.dim() != 1) fail("labels must be a 1-D int64 tensor");
-  if (s.images.size(0) != s.labels.size(0))
-    fail(std::to_string(s.images.size(0)) + " images but " + std::to_string(s.labels.size(0)) + " labels");
+  if (inputs.size(0) != s.labels.size(0))
+    fail(std::to_string(inputs.size(0)) + what + " but " + std::to_string(s.labels.size(0)) + " labels");
   if (s.labels.numel() > 0) {
     const auto lo = s.labels.min().item<std::int64_t>();
     const auto hi = s.labels.max().item<std::int64_t>();
@@ -37,6 +49,17 @@ void validate_dataset(const DatasetData& d, const std::string& who) {
   check_split(d.train, "train", num_classes, who);
   check_split(d.test, "test", num_classes, who);
   if (d.train.size() == 0) throw Error(who + ": the train split is empty");
+  if (d.train.has_features() != d.test.has_features())
+    throw Error(who + ": the train split holds " + (d.train.has_features() ? "features" : "images") +
+                " but the test split " + (d.test.has_features() ? "features" : "images"));
+  if (d.train.has_features()) {
+    if (d.test.features.size(1) != d.train.features.size(1))
+      throw Error(who + ": train features have D = " + std::to_string(d.train.features.size(1)) +
+                  " but test features D = " + std::to_string(d.test.features.size(1)));
+    if (!d.mean.empty() || !d.std.empty())
+      throw Error(who + ": mean and std are for images; leave them empty for features");
+    return;
+  }
   const auto c = d.train.images.size(1);
   if (d.test.images.size(1) != c || d.test.images.size(2) != d.train.images.size(2) ||
       d.test.images.size(3) != d.train.images.size(3))

@@ -13,6 +13,9 @@ std::int64_t positive_int(const Params& params, const std::string& model, const 
 }
 
 std::int64_t input_channels(const Params& params, const ModelSpec& spec, const std::string& model) {
+  if (spec.input_dim > 0)
+    throw Error("model '" + model + "' takes images, but the dataset gives feature vectors of " +
+                std::to_string(spec.input_dim) + " values; use a head model (linear or mlp)");
   const auto requested = params.get_int("in_channels");
   if (requested < 0)
     throw Error("model '" + model + "': parameter 'in_channels' must be >= 0 (0 = take it from the data), got " +

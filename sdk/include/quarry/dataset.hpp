@@ -10,7 +10,10 @@
 
 namespace quarry {
 
-/// One split, held in memory: images uint8 N x C x H x W (CPU), labels int64 N.
+/// One split, held in memory (CPU): either images, uint8 N x C x H x W, or feature
+/// vectors, float32 N x D (embeddings a user computed, or later a frozen backbone's
+/// output), never both; labels int64 N. Everything downstream of the dataset (training,
+/// strategies, pool reuse, reports, the store) works on either.
 struct Split {
   torch::Tensor images;
   torch::Tensor labels;
@@ -19,7 +22,8 @@ struct Split {
   bool has_features() const { return features.defined(); }
 };
 
-/// What a dataset plugin returns. mean/std are per channel, in units of [0,1] pixels.
+/// What a dataset plugin returns. mean/std are per channel, in units of [0,1] pixels, for
+/// images; empty for features (a model receives feature vectors exactly as given).
 struct DatasetData {
   Split train;
   Split test;
@@ -36,7 +40,8 @@ class Dataset {
   virtual DatasetData load(Logger& log) = 0;
 };
 
-/// Check a DatasetData against the contract (dtypes, shapes, label range, mean/std per channel).
+/// Check a DatasetData against the contract (dtypes, shapes, label range, mean/std per channel;
+/// for features: float32 N x D, the same D in train and test, finite values, no mean/std).
 /// The host calls it on every plugin's output; `who` names the plugin in the message.
 void validate_dataset(const DatasetData& data, const std::string& who);
 

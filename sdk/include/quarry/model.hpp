@@ -25,11 +25,36 @@ struct ModelOutput {
 };
 
 /// Write models in the PyTorch C++ frontend idiom: register submodules in the
-/// constructor, compute in forward(). Input is normalised float N x C x H x W.
+/// constructor, compute in forward(). Input is normalised float N x C x H x W, or float
+/// N x input_dim feature vectors when the spec says so. In eval mode, softmax(logits) is
+/// the model's predictive distribution (a Laplace head returns its approximate
+/// predictive there), which evaluation and every strategy use.
 class Model : public torch::nn::Module {
  public:
   virtual ModelOutput forward(const torch::Tensor& x) = 0;
   virtual std::int64_t feature_dim() const = 0;
+
+  /// Optional fast path for small heads: in training mode, the mean cross-entropy of
+  /// forward(x).logits against labels y, with every parameter's grad() set to its
+  /// gradient, computed without autograd (a scalar tensor). The default returns an
+  /// undefined tensor, and the host runs forward() and autograd instead (for the rest of that
+  /// training: decline on the first call or never). Must give the
+  /// gradients autograd would (tests/test_embeddings.cpp checks the in-tree heads).
+  virtual torch::Tensor loss_and_gradients(const torch::Tensor& x, const torch::Tensor& y) {
+    (void)x, (void)y;
+    return {};
+  }
+
+  /// Whether the host should call after_training() (default: no; it then never builds
+  /// the labeled set's inputs for it).
+  virtual bool fits_after_training() const { return false; }
+
+  /// Called once after each training that did not diverge, in eval mode and without
+  /// gradients, with the whole labeled set as forward() receives it and its labels
+  /// (int64 N), on the model's device. Laplace heads fit their posterior here. Keep what
+  /// it computes in buffers: the host resets a model by restoring its parameters and
+  /// buffers, and a fit must not outlive the weights it was fitted to.
+  virtual void after_training(const torch::Tensor& x, const torch::Tensor& y) { (void)x, (void)y; }
 };
 
 }  // namespace quarry
