@@ -11,6 +11,7 @@
 
 #include "core/data/backbone.hpp"
 #include "core/pipeline/pipeline.hpp"
+#include "core/training/experiment.hpp"
 #include "process.hpp"
 #include "quarry/error.hpp"
 #include "support.hpp"
@@ -176,4 +177,106 @@ TEST_CASE("backbone: the [backbone] section is read with its defaults, and its e
                        doctest::Contains("key 'backbone.std': 3 values for 1 in backbone.mean"), Error);
   CHECK_THROWS_WITH_AS(parse_pipeline(base + "\n[backbone]\nfile = \"" + file.string() + "\"\nsize = 3\n", "p.toml", {}, &host()),
                        doctest::Contains("backbone.size"), Error);
+}
+
+namespace {
+std::string backbone_pipeline(const fs::path& dir, const fs::path& backbone, bool finetune) {
+  return R"([run]
+name = "bb"
+seeds = [1]
+device = "cpu"
+threads = 1
+results = ")" + (dir / "runs").string() + R"("
+
+[dataset]
+name = "synthetic"
+num_classes = 3
+train_size = 120
+test_size = 30
+channels = 3
+height = 12
+width = 12
+
+[backbone]
+file = ")" + backbone.string() + R"("
+input_size = 16
+mean = [0.5, 0.4, 0.3]
+std = [0.2, 0.25, 0.3]
+finetune = )" + (finetune ? "true" : "false") + R"(
+cache_dir = ")" + (dir / "cache").string() + R"("
+
+[model]
+name = "linear"
+
+[train]
+epochs = 3
+batch_size = 16
+lr = 0.05
+warmup_epochs = 0
+
+[al]
+initial = 9
+query_size = 9
+budget = 27
+
+[[strategies]]
+name = "margin"
+)";
+}
+}  // namespace
+
+TEST_CASE("backbone: frozen (cached embeddings) and fine-tuned runs through quarry run") {
+  const auto python = matching_python();
+  if (python.empty()) return;
+  TempDir t;
+  run_python(python, kExport, t.path());
+  const auto bb = t.path() / "backbone.pt";
+  for (bool finetune : {false, true}) {
+    CAPTURE(finetune);
+    const auto pipeline = t.path() / (finetune ? "fine.toml" : "frozen.toml");
+    std::ofstream(pipeline) << backbone_pipeline(t.path() / (finetune ? "f" : "z"), bb, finetune);
+    const auto r = run_process({quarry_binary(), "run", pipeline.string()}, t.path() / "run.log", 300);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.output.find("27 labels: test acc") != std::string::npos);
+    CHECK((r.output.find("embedded 150 images into 6 features") != std::string::npos) == !finetune);
+    if (!finetune) {
+      // The second run reads the embeddings from the cache.
+      const auto again = run_process({quarry_binary(), "run", pipeline.string(), "--set", "run.results=" +
+                                      (t.path() / "z2").string()}, t.path() / "run2.log", 300);
+      INFO(again.output);
+      CHECK(again.exit_code == 0);
+      CHECK(again.output.find("150 embeddings of 6 from the cache") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("backbone: the fine-tuned model trains the backbone's own tensors") {
+  const auto python = matching_python();
+  if (python.empty()) return;
+  TempDir t;
+  run_python(python, kExport, t.path());
+  auto p = parse_pipeline(backbone_pipeline(t.path(), t.path() / "backbone.pt", true), "p.toml", {}, &host());
+  auto jit = load_backbone(p.backbone.file, torch::kCPU);
+  const auto before = jit->named_parameters().begin()->value.clone();
+  const ModelSpec images{3, 12, 12, 3};
+  auto model = make_model(p, images, 1, host(), torch::kCPU, {0.5, 0.5, 0.5}, {0.25, 0.25, 0.25});
+  // The model's parameters: the head's two and every backbone tensor of the file.
+  CHECK(model->parameters().size() == 2 + jit->parameters().size());
+  model->train(true);
+  torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.1));
+  const auto x = torch::randn({4, 3, 12, 12});
+  const auto y = torch::tensor({0, 1, 2, 0}, torch::kInt64);
+  opt.zero_grad();
+  torch::nn::functional::cross_entropy(model->forward(x).logits, y).backward();
+  opt.step();
+  // The first backbone parameter (registered under backbone__...) moved.
+  torch::Tensor first;
+  for (const auto& kv : model->named_parameters())
+    if (kv.key().rfind("backbone__", 0) == 0) {
+      first = kv.value();
+      break;
+    }
+  REQUIRE(first.defined());
+  CHECK_FALSE(torch::equal(first, before));
 }
