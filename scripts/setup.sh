@@ -23,7 +23,8 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config git
       dataset-fashion-mnist python3 python3-venv python3-numpy librsvg2-bin)
 if [ "$want_ci" = 1 ]; then
   pkgs+=(clang libclang-rt-14-dev slurm-wlm munge chromium fonts-dejavu-core
-        python3-torch)  # python3-torch: bench/training's reference at the LibTorch 1.13 version
+        python3-torch   # python3-torch: bench/training's reference at the LibTorch 1.13 version
+        python3-sklearn)  # bench/strategies' references call scikit-learn's KMeans and NearestNeighbors
 fi
 
 missing=()
