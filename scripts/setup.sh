@@ -26,9 +26,10 @@ if [ "$want_torch2" = 1 ]; then
 fi
 if [ "$want_ci" = 1 ]; then
   # python3-torch: bench/training's reference at the LibTorch 1.13 version, and tests/test_backbone.cpp's
-  # exporter; python3-pil: tests/test_image_folder.cpp's images; python3-scipy: tests/test_significance.cpp
+  # exporter; python3-pil: tests/test_image_folder.cpp's images; python3-scipy: tests/test_significance.cpp;
+  # python3-sklearn: bench/strategies' references call scikit-learn's KMeans and NearestNeighbors
   pkgs+=(python3-numpy python3-pil python3-scipy clang libclang-rt-14-dev slurm-wlm munge chromium fonts-dejavu-core
-        python3-torch)
+        python3-torch python3-sklearn)
 fi
 
 missing=()

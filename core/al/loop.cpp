@@ -70,7 +70,7 @@ std::vector<std::int64_t> query(const Pipeline& p, const ComponentConfig& sc, St
                                               : unlabeled;
   std::sort(candidates.begin(), candidates.end());
   HostQueryContext ctx(e, s.train, s.labeled, unlabeled, candidates, k, p.memory_budget_mb << 20,
-                       seed_for(seed, kSeedQuery, cycle), log);
+                       seed_for(seed, kSeedQuery, cycle), log, sc.name, p.model.name);
   std::vector<std::int64_t> picked;
   try {
     picked = strategy.query(ctx);

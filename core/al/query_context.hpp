@@ -19,7 +19,8 @@ class HostQueryContext : public QueryContext {
  public:
   HostQueryContext(Experiment& e, const TrainConfig& cfg, std::vector<std::int64_t> labeled,
                    std::vector<std::int64_t> unlabeled, std::vector<std::int64_t> candidates, std::int64_t k,
-                   std::int64_t memory_budget, std::uint64_t seed, Logger& log);
+                   std::int64_t memory_budget, std::uint64_t seed, Logger& log, std::string strategy = "",
+                   std::string model = "");
 
   const std::vector<std::int64_t>& labeled() const override { return labeled_; }
   const std::vector<std::int64_t>& unlabeled() const override { return unlabeled_; }
@@ -35,12 +36,21 @@ class HostQueryContext : public QueryContext {
   /// probabilities become uniform and its NaN features 0: strategies see an uninformative
   /// model, never NaN.
   Predictions predict(const std::vector<std::int64_t>& indices, bool probabilities, bool features) override;
+  /// Monte-Carlo dropout passes (core/training/evaluation.hpp), seeded with one rng() draw; NaN
+  /// rows of a diverged model become uniform. Refuses a model that is not stochastic(), naming
+  /// the strategy and the model.
+  torch::Tensor predict_samples(const std::vector<std::int64_t>& indices, std::int64_t samples) override;
+  const std::vector<std::int64_t>& labeled_labels() const override { return labeled_labels_; }
+  /// The model's classifier head in eval mode; a model without one is refused naming the
+  /// strategy and the model.
+  torch::Tensor classify(const torch::Tensor& features) override;
 
  private:
   Experiment& e_;
   const TrainConfig& cfg_;
-  std::vector<std::int64_t> labeled_, unlabeled_, candidates_;
+  std::vector<std::int64_t> labeled_, unlabeled_, candidates_, labeled_labels_;
   std::int64_t k_, memory_;
+  std::string strategy_, model_;  ///< names for messages
   std::mt19937_64 rng_;
   Logger& log_;
 };

@@ -40,6 +40,10 @@ torch::Tensor BackboneModel::features(const torch::Tensor& x) {
 
 ModelOutput BackboneModel::forward(const torch::Tensor& x) { return head_->forward(features(x)); }
 
+bool BackboneModel::stochastic() const { return head_->stochastic(); }
+
+torch::Tensor BackboneModel::classify(const torch::Tensor& features) { return head_->classify(features); }
+
 bool BackboneModel::fits_after_training() const { return head_->fits_after_training(); }
 
 void BackboneModel::after_training(const torch::Tensor& x, const torch::Tensor& y) {

@@ -27,6 +27,10 @@ class BackboneModel : public Model {
   ModelOutput forward(const torch::Tensor& x) override;
   std::int64_t feature_dim() const override;
   void train(bool on = true) override;
+  /// The head's: Monte-Carlo passes and classify() act on the head (the backbone is
+  /// deterministic at query time, in eval mode).
+  bool stochastic() const override;
+  torch::Tensor classify(const torch::Tensor& features) override;
   /// A head with a Laplace approximation is fitted on the backbone's features of the labeled set.
   bool fits_after_training() const override;
   void after_training(const torch::Tensor& x, const torch::Tensor& y) override;

@@ -4,6 +4,7 @@
 
 #include "core/data/device_data.hpp"
 #include "core/training/mixed_precision.hpp"
+#include "quarry/random.hpp"
 
 namespace quarry {
 
@@ -36,6 +37,35 @@ Outputs predict(Model& model, const DeviceSplit& split, const torch::Tensor& mea
   o.probabilities = torch::softmax(o.logits, 1);
   if (want_features) o.features = torch::cat(feats);
   return o;
+}
+
+torch::Tensor predict_samples(Model& model, const DeviceSplit& split, const torch::Tensor& mean,
+                              const torch::Tensor& std, const std::vector<std::int64_t>& indices,
+                              std::int64_t samples, std::int64_t batch, std::uint64_t seed, at::ScalarType autocast) {
+  torch::NoGradGuard ng;
+  const bool was_training = model.is_training();
+  model.train(false);
+  const auto device = split.images.device();
+  const auto idx = torch::tensor(indices, torch::kInt64).to(device);
+  const auto n = idx.size(0);
+  ModelRandomScope random(seed);
+  MonteCarloScope monte_carlo;
+  torch::Tensor out;
+  for (std::int64_t s = 0; s < n; s += batch) {
+    const auto len = std::min(batch, n - s);
+    const auto x = normalize(split.images.index_select(0, idx.narrow(0, s, len)), mean, std);
+    for (std::int64_t pass = 0; pass < samples; ++pass) {
+      torch::Tensor logits;
+      {
+        AutocastScope ac(autocast, device);
+        logits = model.forward(x).logits;
+      }
+      if (!out.defined()) out = torch::empty({samples, n, logits.size(1)}, logits.options().dtype(torch::kFloat32));
+      out[pass].narrow(0, s, len).copy_(torch::softmax(logits.to(torch::kFloat32), 1));
+    }
+  }
+  model.train(was_training);
+  return out;
 }
 
 EvalResult metrics_from_logits(const torch::Tensor& logits_in, const torch::Tensor& labels_in) {

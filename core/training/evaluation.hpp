@@ -26,6 +26,16 @@ Outputs predict(Model& model, const DeviceSplit& split, const torch::Tensor& mea
                 const std::vector<std::int64_t>& indices, std::int64_t batch, bool want_features,
                 at::ScalarType autocast = at::kFloat);
 
+/// Monte-Carlo dropout: `samples` stochastic passes over `indices` of `split` (no
+/// augmentation, eval mode with dropout active through quarry::MonteCarloScope), as a
+/// samples x N x C float32 tensor of softmax probabilities on the split's device. Each batch is
+/// read once and passed `samples` times; every draw comes from a ModelRandomScope(seed), so the
+/// same seed and batch size give the same samples.
+torch::Tensor predict_samples(Model& model, const DeviceSplit& split, const torch::Tensor& mean,
+                              const torch::Tensor& std, const std::vector<std::int64_t>& indices,
+                              std::int64_t samples, std::int64_t batch, std::uint64_t seed,
+                              at::ScalarType autocast = at::kFloat);
+
 /// Accuracy, NLL and ECE of `model` on `split` (all of it, or `indices`).
 EvalResult evaluate(Model& model, const DeviceSplit& split, const torch::Tensor& mean, const torch::Tensor& std,
                     std::int64_t batch, const std::vector<std::int64_t>& indices = {}, at::ScalarType autocast = at::kFloat);

@@ -20,6 +20,7 @@ struct Scope {
 };
 
 thread_local Scope* current = nullptr;
+thread_local bool monte_carlo = false;
 
 }  // namespace
 
@@ -53,9 +54,12 @@ at::Generator model_generator(const torch::Device& device) {
   return it->second;
 }
 
+MonteCarloScope::MonteCarloScope() : previous_(monte_carlo) { monte_carlo = true; }
+MonteCarloScope::~MonteCarloScope() { monte_carlo = previous_; }
+
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
   if (p < 0 || p >= 1) throw Error("dropout: probability must be in [0, 1), got " + std::to_string(p));
-  if (!training || p == 0) return x;
+  if (!(training || monte_carlo) || p == 0) return x;
   auto gen = model_generator(x.device());
   auto keep = torch::empty_like(x).bernoulli_(1.0 - p, gen);
   return x * keep.div_(1.0 - p);

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "quarry/dataset.hpp"
+#include "quarry/model.hpp"
 #include "quarry/error.hpp"
 #include "quarry/plugin.hpp"
 #include "quarry/strategy.hpp"
@@ -68,6 +69,22 @@ void validate_dataset(const DatasetData& d, const std::string& who) {
     throw Error(who + ": mean and std need one value per channel (" + std::to_string(c) + ")");
   for (double s : d.std)
     if (!(s > 0)) throw Error(who + ": std must be positive");
+}
+
+torch::Tensor QueryContext::predict_samples(const std::vector<std::int64_t>&, std::int64_t) {
+  throw Error("this query context gives no Monte-Carlo samples (it serves fixed predictions, no model)");
+}
+
+torch::Tensor QueryContext::classify(const torch::Tensor&) {
+  throw Error("this query context has no classifier head (it serves fixed predictions, no model)");
+}
+
+torch::Tensor Model::classify(const torch::Tensor&) {
+  throw Error("this model does not expose its classifier head (quarry::Model::classify)");
+}
+
+const std::vector<std::int64_t>& QueryContext::labeled_labels() const {
+  throw Error("this query context gives no labels of the labeled pool");
 }
 
 std::vector<std::int64_t> top_k(const torch::Tensor& scores, const std::vector<std::int64_t>& candidates,

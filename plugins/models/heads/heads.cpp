@@ -81,6 +81,12 @@ ModelOutput MlpHead::forward(const torch::Tensor& x) {
   return {logits, h};
 }
 
+torch::Tensor MlpHead::classify(const torch::Tensor& features) {
+  auto logits = fc2_->forward(features);
+  if (!is_training() && laplace_.fitted()) logits = laplace_.predictive_logits(features, logits);
+  return logits;
+}
+
 void MlpHead::after_training(const torch::Tensor& x, const torch::Tensor& y) {
   laplace_.fit(hidden(x), y, fc2_->weight, fc2_->bias);
 }

@@ -21,6 +21,8 @@ class LinearHead : public Model {
   static std::vector<ParamSpec> param_specs();
   ModelOutput forward(const torch::Tensor& x) override;
   std::int64_t feature_dim() const override { return in_; }
+  /// The features are the input: classify(x) = forward(x).logits.
+  torch::Tensor classify(const torch::Tensor& features) override { return forward(features).logits; }
   torch::Tensor loss_and_gradients(const torch::Tensor& x, const torch::Tensor& y) override;
   bool fits_after_training() const override { return laplace_.options().enabled; }
   void after_training(const torch::Tensor& x, const torch::Tensor& y) override;
@@ -40,6 +42,10 @@ class MlpHead : public Model {
   static std::vector<ParamSpec> param_specs();
   ModelOutput forward(const torch::Tensor& x) override;
   std::int64_t feature_dim() const override { return hidden_; }
+  /// Monte-Carlo dropout passes (predict_samples) when dropout > 0.
+  bool stochastic() const override { return dropout_ > 0; }
+  /// The output layer on hidden features (with the Laplace predictive once fitted, in eval mode).
+  torch::Tensor classify(const torch::Tensor& features) override;
   bool fits_after_training() const override { return laplace_.options().enabled; }
   void after_training(const torch::Tensor& x, const torch::Tensor& y) override;
   const LastLayerLaplace& laplace() const { return laplace_; }

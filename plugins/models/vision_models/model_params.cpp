@@ -27,6 +27,13 @@ std::int64_t input_channels(const Params& params, const ModelSpec& spec, const s
   return channels;
 }
 
+double dropout_probability(const Params& params, const std::string& model) {
+  const auto p = params.get_float("dropout");
+  if (!(p >= 0.0 && p < 1.0))
+    throw Error("model '" + model + "': parameter 'dropout' must be in [0, 1), got " + std::to_string(p));
+  return p;
+}
+
 std::int64_t class_count(const ModelSpec& spec, const std::string& model) {
   if (spec.num_classes < 1)
     throw Error("model '" + model + "': the data reports " + std::to_string(spec.num_classes) +

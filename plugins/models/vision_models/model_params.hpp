@@ -20,6 +20,9 @@ std::int64_t positive_int(const Params& params, const std::string& model, const 
 /// Input channels: the `in_channels` parameter when it is > 0, else the data's (spec).
 std::int64_t input_channels(const Params& params, const ModelSpec& spec, const std::string& model);
 
+/// The Float parameter `dropout`, or an Error naming it when it is not in [0, 1).
+double dropout_probability(const Params& params, const std::string& model);
+
 /// The data's class count, or an Error when it is not >= 1.
 std::int64_t class_count(const ModelSpec& spec, const std::string& model);
 

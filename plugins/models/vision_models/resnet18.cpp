@@ -1,5 +1,7 @@
 #include "resnet18.hpp"
 
+#include <quarry/random.hpp>
+
 #include "model_params.hpp"
 
 namespace quarry::vision {
@@ -32,11 +34,14 @@ nn::Sequential make_stage(std::int64_t in, std::int64_t out, std::int64_t stride
 
 std::vector<ParamSpec> ResNet18::param_specs() {
   return {param_int("width", 64, "channels of the stem and the first stage; stages use w, 2w, 4w, 8w", 1),
+          param_float("dropout", 0.0, "dropout on the pooled feature before the classifier (Monte-Carlo dropout for bald)",
+                      0.0, 0.99),
           param_int("in_channels", 0, "input channels; 0 takes them from the data", 0)};
 }
 
 ResNet18::ResNet18(const Params& params, const ModelSpec& spec) {
   const auto w = positive_int(params, "resnet18", "width");
+  dropout_ = dropout_probability(params, "resnet18");
   const auto channels = input_channels(params, spec, "resnet18");
   const auto classes = class_count(spec, "resnet18");
   stem = register_module("stem", conv3x3(channels, w, 1));
@@ -53,7 +58,7 @@ ModelOutput ResNet18::forward(const torch::Tensor& x) {
   auto h = torch::relu(stem_bn(stem(x)));
   h = layer4->forward(layer3->forward(layer2->forward(layer1->forward(h))));
   auto features = global_average_pool(h);
-  return {classifier(features), features};
+  return {classifier(quarry::dropout(features, dropout_, is_training())), features};
 }
 
 }  // namespace quarry::vision

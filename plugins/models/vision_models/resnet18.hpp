@@ -1,6 +1,6 @@
 // ResNet-18, CIFAR variant (He et al. 2016, as the reference protocol runs it):
 // 3x3 stride-1 stem without max-pool, BasicBlocks [2,2,2,2] at widths
-// w, 2w, 4w, 8w and strides 1/2/2/2, global average pool, one Linear.
+// w, 2w, 4w, 8w and strides 1/2/2/2, global average pool, (dropout,) one Linear.
 #pragma once
 
 #include <cstdint>
@@ -29,8 +29,10 @@ struct ResNet18 : quarry::Model {
   ResNet18(const Params& params, const ModelSpec& spec);
   ModelOutput forward(const torch::Tensor& x) override;
   std::int64_t feature_dim() const override { return feature_dim_; }
+  torch::Tensor classify(const torch::Tensor& features) override { return classifier(features); }
+  bool stochastic() const override { return dropout_ > 0; }
 
-  /// width (64), in_channels (0 = from the data).
+  /// width (64), dropout (0), in_channels (0 = from the data).
   static std::vector<ParamSpec> param_specs();
 
   torch::nn::Conv2d stem{nullptr};
@@ -40,6 +42,7 @@ struct ResNet18 : quarry::Model {
 
  private:
   std::int64_t feature_dim_ = 0;
+  double dropout_ = 0.0;  ///< on the pooled feature, before the classifier
 };
 
 }  // namespace quarry::vision

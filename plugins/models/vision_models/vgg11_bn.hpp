@@ -24,6 +24,7 @@ struct Vgg11Bn : quarry::Model {
   Vgg11Bn(const Params& params, const ModelSpec& spec);
   ModelOutput forward(const torch::Tensor& x) override;
   std::int64_t feature_dim() const override { return 512; }
+  torch::Tensor classify(const torch::Tensor& f) override { return classifier(f); }
 
   /// in_channels (0 = from the data).
   static std::vector<ParamSpec> param_specs();

@@ -42,9 +42,8 @@ WideResNet::WideResNet(const Params& params, const ModelSpec& spec) {
     throw Error("model 'wide_resnet': parameter 'depth' must be 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...), got " +
                 std::to_string(depth));
   const auto k = positive_int(params, "wide_resnet", "widen");
-  const auto p = params.get_float("dropout");
-  if (!(p >= 0.0 && p < 1.0))
-    throw Error("model 'wide_resnet': parameter 'dropout' must be in [0, 1), got " + std::to_string(p));
+  const auto p = dropout_probability(params, "wide_resnet");
+  dropout_ = p;
   const auto channels = input_channels(params, spec, "wide_resnet");
   const auto classes = class_count(spec, "wide_resnet");
 

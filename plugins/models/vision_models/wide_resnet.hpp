@@ -33,6 +33,8 @@ struct WideResNet : quarry::Model {
   WideResNet(const Params& params, const ModelSpec& spec);
   ModelOutput forward(const torch::Tensor& x) override;
   std::int64_t feature_dim() const override { return feature_dim_; }
+  torch::Tensor classify(const torch::Tensor& features) override { return classifier(features); }
+  bool stochastic() const override { return dropout_ > 0; }
 
   /// depth (28), widen (2), dropout (0), in_channels (0 = from the data).
   static std::vector<ParamSpec> param_specs();
@@ -44,6 +46,7 @@ struct WideResNet : quarry::Model {
 
  private:
   std::int64_t feature_dim_ = 0;
+  double dropout_ = 0.0;
 };
 
 }  // namespace quarry::vision

@@ -55,6 +55,16 @@ class Model : public torch::nn::Module {
   /// it computes in buffers: the host resets a model by restoring its parameters and
   /// buffers, and a fit must not outlive the weights it was fitted to.
   virtual void after_training(const torch::Tensor& x, const torch::Tensor& y) { (void)x, (void)y; }
+
+  /// Whether forward() is stochastic under a MonteCarloScope (quarry/random.hpp): it draws
+  /// through quarry::dropout with p > 0, so QueryContext::predict_samples can ask it for
+  /// Monte-Carlo passes. A model without dropout says false and such strategies refuse it.
+  virtual bool stochastic() const { return false; }
+  /// The classifier head alone: logits from penultimate features (N x feature_dim()), so that
+  /// classify(forward(x).features) == forward(x).logits in eval mode; no dropout. Strategies
+  /// that move features (dropquery, alfamix) need it. This default throws: a model whose head
+  /// is not separable keeps it.
+  virtual torch::Tensor classify(const torch::Tensor& features);
 };
 
 }  // namespace quarry

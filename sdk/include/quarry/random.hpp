@@ -29,8 +29,23 @@ class ModelRandomScope {
 /// for that device when no scope is active.
 at::Generator model_generator(const torch::Device& device);
 
-/// Inverted dropout (as torch::dropout): in training, each element is zeroed with probability
-/// `p` and the rest scaled by 1 / (1 - p), drawing from model_generator(x.device()).
+/// While alive, quarry::dropout on this thread drops as in training even when the model is in
+/// eval mode: Monte-Carlo dropout (Gal & Ghahramani 2016), with batch norm and everything else
+/// still in eval mode. The host opens one around QueryContext::predict_samples. Scopes nest.
+class MonteCarloScope {
+ public:
+  MonteCarloScope();
+  ~MonteCarloScope();
+  MonteCarloScope(const MonteCarloScope&) = delete;
+  MonteCarloScope& operator=(const MonteCarloScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// Inverted dropout (as torch::dropout): in training, or inside a MonteCarloScope, each element
+/// is zeroed with probability `p` and the rest scaled by 1 / (1 - p), drawing from
+/// model_generator(x.device()).
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
 
 }  // namespace quarry

@@ -46,6 +46,24 @@ class QueryContext {
   virtual Predictions predict(const std::vector<std::int64_t>& indices, bool probabilities,
                               bool features) = 0;
 
+  /// Monte-Carlo predictions for the Bayesian strategies: `samples` stochastic passes of the
+  /// current model over `indices`, as a samples x N x C tensor of softmax probabilities
+  /// (float32, on device()). Dropout is active (MonteCarloScope), batch norm and everything
+  /// else in eval mode; every draw comes from a generator seeded with one rng() call, so a
+  /// seed gives the same samples. Throws an Error naming the strategy and the model when the
+  /// model has no dropout (Model::stochastic() is false). This default throws for contexts
+  /// that have no model (fixed tensors in tests); the host's context implements it.
+  virtual torch::Tensor predict_samples(const std::vector<std::int64_t>& indices, std::int64_t samples);
+  /// The class labels of labeled(), in the same order. This default throws for contexts
+  /// without labels; the host's context implements it.
+  virtual const std::vector<std::int64_t>& labeled_labels() const;
+
+  /// The current model's classifier head (Model::classify) on penultimate features (N x D, on
+  /// device()): N x C logits, eval mode. Differentiable: gradients reach `features` when they
+  /// require grad. Throws an Error naming the strategy and the model when the model has no
+  /// separable head. This default throws for contexts without a model.
+  virtual torch::Tensor classify(const torch::Tensor& features);
+
   torch::Tensor probabilities(const std::vector<std::int64_t>& indices) {
     return predict(indices, true, false).probabilities;
   }
