@@ -99,10 +99,20 @@ torch::Tensor quadratic_forms(const torch::Tensor& a, const torch::Tensor& s, co
 }
 
 // tr(solve(sign I + bx, gx)) for each row: the change of tr(M^{-1} F) when that point is
-// removed (sign -1) or, negated, added (sign +1).
+// removed (sign -1) or, negated, added (sign +1). sign I + bx is symmetric definite (positive
+// adding, negative removing, since V M^{-1} V^T < I for a point in M), so Gauss-Jordan without
+// pivoting is stable; it runs as r batched tensor steps, where a batched LAPACK solve costs
+// microseconds per tiny matrix (10,000 candidates x 2 x 2: 0.1 s a step).
 torch::Tensor trace_scores(const torch::Tensor& bx, const torch::Tensor& gx, double sign) {
-  const auto eye = torch::eye(bx.size(1), bx.options()).mul_(sign);
-  return torch::linalg_solve(bx + eye, gx).diagonal(0, 1, 2).sum(1);
+  const auto r = bx.size(1);
+  if (r == 1) return gx.view({-1}) / (bx.view({-1}) + sign);
+  auto m = torch::cat({bx + torch::eye(r, bx.options()).mul_(sign), gx}, 2);  // n x r x 2r
+  for (std::int64_t i = 0; i < r; ++i) {
+    const auto row = m.select(1, i) / m.select(1, i).narrow(1, i, 1);  // n x 2r, pivot 1
+    m.sub_(m.narrow(2, i, 1) * row.unsqueeze(1));                      // clear column i
+    m.select(1, i).copy_(row);
+  }
+  return m.narrow(2, r, r).diagonal(0, 1, 2).sum(1);
 }
 
 // The first position (in `scores` order) whose score is within `tol` (relative) of the best;

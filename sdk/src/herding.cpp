@@ -6,6 +6,7 @@
 #include <numeric>
 #include <string>
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "quarry/error.hpp"
@@ -32,6 +33,30 @@ torch::Tensor squared_distances(const torch::Tensor& x, const torch::Tensor& xx,
   return torch::addmm(xx.unsqueeze(1) + cc.unsqueeze(0), x, c.t(), 1.0, -2.0).clamp_min_(0);
 }
 
+// On the CPU the kernel values of a block are consumed in one plain loop per column (distance,
+// exp, gain) instead of six tensor passes over N x |cols| memory; elsewhere, tensor ops.
+template <typename T>
+void column_gains_cpu(const torch::Tensor& kt, const torch::Tensor& xx, const torch::Tensor& cc,
+                      const torch::Tensor& m, double gamma, double* out) {
+  const auto n = kt.size(1);
+  const T* k = kt.data_ptr<T>();
+  const T* x2 = xx.data_ptr<T>();
+  const T* c2 = cc.data_ptr<T>();
+  const T* cov = m.data_ptr<T>();
+  const T g = static_cast<T>(gamma);
+  at::parallel_for(0, kt.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
+    for (auto j = begin; j < end; ++j) {
+      const T* row = k + j * n;
+      double acc = 0;
+      for (std::int64_t i = 0; i < n; ++i) {
+        const T v = std::exp(-g * std::max<T>(x2[i] + c2[j] - 2 * row[i], 0)) - cov[i];
+        if (v > 0) acc += v;
+      }
+      out[j] = acc;
+    }
+  });
+}
+
 // The candidates, their squared norms, the current coverage m and the kernel width.
 struct Coverage {
   torch::Tensor x, xx, m;
@@ -41,10 +66,21 @@ struct Coverage {
   torch::Tensor kernel(const torch::Tensor& c, const torch::Tensor& cc) const {
     return squared_distances(x, xx, c, cc).mul_(-gamma).exp_();
   }
-  // sum_i max(k(x_i, x_j) - m_i, 0) for the candidate positions `cols`, float64 sums.
+  // sum_i max(k(x_i, x_j) - m_i, 0) for the candidate positions `cols`, float64 sums, on the CPU.
   torch::Tensor gains(const torch::Tensor& cols) const {
-    auto k = kernel(x.index_select(0, cols), xx.index_select(0, cols));
-    return k.sub_(m.unsqueeze(1)).clamp_min_(0).sum(0, false, torch::kDouble).cpu();
+    const auto c = x.index_select(0, cols);
+    const auto cc = xx.index_select(0, cols);
+    if (!x.device().is_cpu()) {
+      auto k = kernel(c, cc);
+      return k.sub_(m.unsqueeze(1)).clamp_min_(0).sum(0, false, torch::kDouble).cpu();
+    }
+    const auto kt = c.mm(x.t());  // |cols| x N
+    auto out = torch::empty({cols.size(0)}, torch::kDouble);
+    if (x.scalar_type() == torch::kFloat)
+      column_gains_cpu<float>(kt, xx, cc, m, gamma, out.data_ptr<double>());
+    else
+      column_gains_cpu<double>(kt, xx, cc, m, gamma, out.data_ptr<double>());
+    return out;
   }
 };
 
@@ -163,6 +199,7 @@ std::vector<std::int64_t> kernel_herding(const torch::Tensor& candidates, const 
                         [&](std::int64_t a, std::int64_t b) { return bound[a] > bound[b] || (bound[a] == bound[b] && a < b); });
       stale.resize(batch);
       evaluate(stale);
+
     }
     std::int64_t pick = -1;
     for (std::int64_t i = 0; i < n && pick < 0; ++i)
