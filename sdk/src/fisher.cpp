@@ -78,6 +78,15 @@ void add_fisher(torch::Tensor& out, const torch::Tensor& p, const torch::Tensor&
     }
 }
 
+// a (n x p x q) times b (n x q x s) for tiny matrices: q broadcast multiply-adds over the batch.
+// A batched BLAS product costs about a microsecond per matrix, more than the whole work here.
+torch::Tensor small_bmm(const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.size(2) > 16) return a.bmm(b);
+  auto out = a.narrow(2, 0, 1) * b.narrow(1, 0, 1);
+  for (std::int64_t q = 1; q < a.size(2); ++q) out.add_(a.narrow(2, q, 1) * b.narrow(1, q, 1));
+  return out;
+}
+
 // V_x A V_x^T (r x r) for every row x, V_x = S_x (x) f_x, A = P x P: first the C' x C' matrix
 // T_x[c, c'] = f_x^T A_{cc'} f_x, one P x D block of A at a time, then S_x T_x S_x^T.
 torch::Tensor quadratic_forms(const torch::Tensor& a, const torch::Tensor& s, const torch::Tensor& f,
@@ -93,7 +102,7 @@ torch::Tensor quadratic_forms(const torch::Tensor& a, const torch::Tensor& s, co
       t.select(2, c).copy_((h * ft.unsqueeze(0)).sum(1).t());
     }
     const auto sc = s.narrow(0, r0, m);
-    out.narrow(0, r0, m).copy_(sc.bmm(t).bmm(sc.transpose(1, 2)));
+    out.narrow(0, r0, m).copy_(small_bmm(small_bmm(sc, t), sc.transpose(1, 2)));
   }
   return out;
 }
@@ -150,11 +159,11 @@ struct FisherState {
     // V_x Z and V_x R for the tracked points: one (n x D) by (D x C' 2r) product per block of rows.
     const auto zr = torch::cat({z, r}, 1).view({width, dim, 2 * rank}).permute({1, 0, 2}).reshape({dim, width * 2 * rank});
     const auto change = [&](const torch::Tensor& fx, const torch::Tensor& sx) {
-      const auto ab = sx.bmm(fx.mm(zr).view({fx.size(0), width, 2 * rank}));
+      const auto ab = small_bmm(sx, fx.mm(zr).view({fx.size(0), width, 2 * rank}));
       const auto a = ab.narrow(2, 0, rank), bb = ab.narrow(2, rank, rank);
       const auto ak = a.matmul(k);
-      return std::make_pair(ak.bmm(a.transpose(1, 2)),
-                            ak.bmm((bb - ak.matmul(w)).transpose(1, 2)) + bb.bmm(ak.transpose(1, 2)));
+      return std::make_pair(small_bmm(ak, a.transpose(1, 2)),
+                            small_bmm(ak, (bb - ak.matmul(w)).transpose(1, 2)) + small_bmm(bb, ak.transpose(1, 2)));
     };
     if (rows.defined()) {
       const auto [db, dg] = change(f.index_select(0, rows), s.index_select(0, rows));

@@ -17,7 +17,8 @@ namespace {
 
 constexpr const char* kWho = "kernel_herding";
 constexpr std::int64_t kMiB = std::int64_t{1} << 20;
-constexpr std::int64_t kLazyBatch = 64;  // stale candidates re-evaluated together (one GEMM)
+constexpr std::int64_t kLazyBatch = 64;      // stale candidates re-evaluated together (one GEMM)
+constexpr std::int64_t kCacheColumns = 128;  // kernel rows per in-place pass on the CPU
 
 void check_features(const torch::Tensor& t, const char* what) {
   if (!t.defined() || t.dim() != 2)
@@ -33,23 +34,19 @@ torch::Tensor squared_distances(const torch::Tensor& x, const torch::Tensor& xx,
   return torch::addmm(xx.unsqueeze(1) + cc.unsqueeze(0), x, c.t(), 1.0, -2.0).clamp_min_(0);
 }
 
-// On the CPU the kernel values of a block are consumed in one plain loop per column (distance,
-// exp, gain) instead of six tensor passes over N x |cols| memory; elsewhere, tensor ops.
+// sum_i max(k_ji - m_i, 0) for each row j of the kernel block kt (|cols| x N), float64 sums in a
+// fixed order (one plain loop per row).
 template <typename T>
-void column_gains_cpu(const torch::Tensor& kt, const torch::Tensor& xx, const torch::Tensor& cc,
-                      const torch::Tensor& m, double gamma, double* out) {
+void row_gains_cpu(const torch::Tensor& kt, const torch::Tensor& m, double* out) {
   const auto n = kt.size(1);
   const T* k = kt.data_ptr<T>();
-  const T* x2 = xx.data_ptr<T>();
-  const T* c2 = cc.data_ptr<T>();
   const T* cov = m.data_ptr<T>();
-  const T g = static_cast<T>(gamma);
   at::parallel_for(0, kt.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
     for (auto j = begin; j < end; ++j) {
       const T* row = k + j * n;
       double acc = 0;
       for (std::int64_t i = 0; i < n; ++i) {
-        const T v = std::exp(-g * std::max<T>(x2[i] + c2[j] - 2 * row[i], 0)) - cov[i];
+        const T v = row[i] - cov[i];
         if (v > 0) acc += v;
       }
       out[j] = acc;
@@ -74,12 +71,17 @@ struct Coverage {
       auto k = kernel(c, cc);
       return k.sub_(m.unsqueeze(1)).clamp_min_(0).sum(0, false, torch::kDouble).cpu();
     }
-    const auto kt = c.mm(x.t());  // |cols| x N
+    // |cols| x N kernel rows, in blocks that stay in cache for the in-place passes (vectorised exp).
     auto out = torch::empty({cols.size(0)}, torch::kDouble);
-    if (x.scalar_type() == torch::kFloat)
-      column_gains_cpu<float>(kt, xx, cc, m, gamma, out.data_ptr<double>());
-    else
-      column_gains_cpu<double>(kt, xx, cc, m, gamma, out.data_ptr<double>());
+    for (std::int64_t j0 = 0; j0 < cols.size(0); j0 += kCacheColumns) {
+      const auto nj = std::min(kCacheColumns, cols.size(0) - j0);
+      auto kt = torch::addmm(cc.narrow(0, j0, nj).unsqueeze(1) + xx.unsqueeze(0), c.narrow(0, j0, nj), x.t(), 1.0, -2.0);
+      kt.clamp_min_(0).mul_(-gamma).exp_();
+      if (x.scalar_type() == torch::kFloat)
+        row_gains_cpu<float>(kt, m, out.data_ptr<double>() + j0);
+      else
+        row_gains_cpu<double>(kt, m, out.data_ptr<double>() + j0);
+    }
     return out;
   }
 };
