@@ -6,6 +6,7 @@
 #include <numeric>
 #include <utility>
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "quarry/error.hpp"
@@ -145,8 +146,8 @@ struct FisherState {
   std::int64_t step_rows = kStepRows;
 
   // M += sign * V_j^T V_j (Woodbury on B and G, as derived in fisher.hpp), and the same update
-  // of bx, gx for the points at `rows` (all when undefined).
-  void update(std::int64_t j, double sign, const torch::Tensor& rows) {
+  // of bx, gx for the points at `rows` (all when undefined); returns their scores with next_sign.
+  torch::Tensor update(std::int64_t j, double sign, const torch::Tensor& rows, double next_sign) {
     const auto width = s.size(2), rank = s.size(1), dim = f.size(1);
     const auto vj = (s[j].unsqueeze(2) * f[j].view({1, 1, dim})).reshape({rank, width * dim});
     const auto z = b.mm(vj.t()), r = g.mm(vj.t());
@@ -158,25 +159,111 @@ struct FisherState {
     g.addmm_(r, zk.t(), 1.0, -1.0);
     // V_x Z and V_x R for the tracked points: one (n x D) by (D x C' 2r) product per block of rows.
     const auto zr = torch::cat({z, r}, 1).view({width, dim, 2 * rank}).permute({1, 0, 2}).reshape({dim, width * 2 * rank});
-    const auto change = [&](const torch::Tensor& fx, const torch::Tensor& sx) {
-      const auto ab = small_bmm(sx, fx.mm(zr).view({fx.size(0), width, 2 * rank}));
-      const auto a = ab.narrow(2, 0, rank), bb = ab.narrow(2, rank, rank);
-      const auto ak = a.matmul(k);
-      return std::make_pair(small_bmm(ak, a.transpose(1, 2)),
-                            small_bmm(ak, (bb - ak.matmul(w)).transpose(1, 2)) + small_bmm(bb, ak.transpose(1, 2)));
-    };
     if (rows.defined()) {
-      const auto [db, dg] = change(f.index_select(0, rows), s.index_select(0, rows));
-      bx.index_copy_(0, rows, bx.index_select(0, rows) - db);
-      gx.index_copy_(0, rows, gx.index_select(0, rows) - dg);
-      return;
+      auto bsel = bx.index_select(0, rows), gsel = gx.index_select(0, rows);
+      auto scores = apply(f.index_select(0, rows), s.index_select(0, rows), bsel, gsel, zr, k, w, next_sign);
+      bx.index_copy_(0, rows, bsel);
+      gx.index_copy_(0, rows, gsel);
+      return scores;
     }
+    std::vector<torch::Tensor> parts;
     for (std::int64_t r0 = 0; r0 < f.size(0); r0 += step_rows) {
       const auto m = std::min(step_rows, f.size(0) - r0);
-      const auto [db, dg] = change(f.narrow(0, r0, m), s.narrow(0, r0, m));
-      bx.narrow(0, r0, m).sub_(db);
-      gx.narrow(0, r0, m).sub_(dg);
+      auto bv = bx.narrow(0, r0, m), gv = gx.narrow(0, r0, m);
+      parts.push_back(apply(f.narrow(0, r0, m), s.narrow(0, r0, m), bv, gv, zr, k, w, next_sign));
     }
+    return torch::cat(parts);
+  }
+
+  // bx -= a K a^T, gx -= a K (b - a K W)^T + b (a K)^T with [a b] = S_x (V_x-rows of Z|R) for a block
+  // of points (bx, gx updated in place), then their scores with next_sign. On the CPU one plain
+  // loop per point does it all: a step's tensor ops on n x r x r would be ~20 passes, each a
+  // parallel region, which on a busy machine costs more than the arithmetic.
+  torch::Tensor apply(const torch::Tensor& fx, const torch::Tensor& sx, torch::Tensor& bxv, torch::Tensor& gxv,
+                      const torch::Tensor& zr, const torch::Tensor& k, const torch::Tensor& w, double next_sign) const {
+    const auto width = s.size(2), rank = s.size(1), n = fx.size(0);
+    const auto y = fx.mm(zr).view({n, width, 2 * rank});
+    if (!fx.device().is_cpu()) {
+      const auto ab = small_bmm(sx, y);
+      const auto a = ab.narrow(2, 0, rank), bb = ab.narrow(2, rank, rank);
+      const auto ak = a.matmul(k);
+      bxv.sub_(small_bmm(ak, a.transpose(1, 2)));
+      gxv.sub_(small_bmm(ak, (bb - ak.matmul(w)).transpose(1, 2)) + small_bmm(bb, ak.transpose(1, 2)));
+      return trace_scores(bxv, gxv, next_sign);
+    }
+    auto scores = torch::empty({n}, fx.options());
+    if (fx.scalar_type() == torch::kFloat)
+      apply_cpu<float>(y, sx.contiguous(), bxv, gxv, k, w, next_sign, scores);
+    else
+      apply_cpu<double>(y, sx.contiguous(), bxv, gxv, k, w, next_sign, scores);
+    return scores;
+  }
+
+  template <typename T>
+  static void apply_cpu(const torch::Tensor& y, const torch::Tensor& sx, torch::Tensor& bxv, torch::Tensor& gxv,
+                        const torch::Tensor& k, const torch::Tensor& w, double next_sign, torch::Tensor& scores) {
+    const auto n = y.size(0), width = sx.size(2), r = sx.size(1);
+    const auto kc = k.contiguous().cpu(), wc = w.contiguous().cpu();
+    const T *yp = y.data_ptr<T>(), *sp = sx.data_ptr<T>(), *kp = kc.data_ptr<T>(), *wp = wc.data_ptr<T>();
+    T *bp = bxv.data_ptr<T>(), *gp = gxv.data_ptr<T>(), *out = scores.data_ptr<T>();
+    at::parallel_for(0, n, 64, [&](std::int64_t begin, std::int64_t end) {
+      std::vector<T> ab(r * 2 * r), ak(r * r), t(r * r), m(r * 2 * r);
+      for (auto x = begin; x < end; ++x) {
+        const T* sx_ = sp + x * r * width;
+        const T* yx = yp + x * width * 2 * r;
+        T* bx_ = bp + x * r * r;
+        T* gx_ = gp + x * r * r;
+        for (std::int64_t i = 0; i < r; ++i)
+          for (std::int64_t j = 0; j < 2 * r; ++j) {
+            T acc = 0;
+            for (std::int64_t c = 0; c < width; ++c) acc += sx_[i * width + c] * yx[c * 2 * r + j];
+            ab[i * 2 * r + j] = acc;
+          }
+        const auto a = [&](std::int64_t i, std::int64_t j) { return ab[i * 2 * r + j]; };
+        const auto b = [&](std::int64_t i, std::int64_t j) { return ab[i * 2 * r + r + j]; };
+        for (std::int64_t i = 0; i < r; ++i)
+          for (std::int64_t j = 0; j < r; ++j) {
+            T acc = 0;
+            for (std::int64_t l = 0; l < r; ++l) acc += a(i, l) * kp[l * r + j];
+            ak[i * r + j] = acc;
+          }
+        for (std::int64_t i = 0; i < r; ++i)  // t = b - aK W
+          for (std::int64_t j = 0; j < r; ++j) {
+            T acc = b(i, j);
+            for (std::int64_t l = 0; l < r; ++l) acc -= ak[i * r + l] * wp[l * r + j];
+            t[i * r + j] = acc;
+          }
+        for (std::int64_t i = 0; i < r; ++i)
+          for (std::int64_t j = 0; j < r; ++j) {
+            T db = 0, dg = 0;
+            for (std::int64_t l = 0; l < r; ++l) {
+              db += ak[i * r + l] * a(j, l);
+              dg += ak[i * r + l] * t[j * r + l] + b(i, l) * ak[j * r + l];
+            }
+            bx_[i * r + j] -= db;
+            gx_[i * r + j] -= dg;
+          }
+        // tr((next_sign I + bx)^-1 gx): Gauss-Jordan on [next_sign I + bx | gx], no pivoting (definite).
+        for (std::int64_t i = 0; i < r; ++i)
+          for (std::int64_t j = 0; j < r; ++j) {
+            m[i * 2 * r + j] = bx_[i * r + j] + (i == j ? static_cast<T>(next_sign) : T(0));
+            m[i * 2 * r + r + j] = gx_[i * r + j];
+          }
+        for (std::int64_t i = 0; i < r; ++i) {
+          const T piv = m[i * 2 * r + i];
+          for (std::int64_t j = 0; j < 2 * r; ++j) m[i * 2 * r + j] /= piv;
+          for (std::int64_t q = 0; q < r; ++q) {
+            if (q == i) continue;
+            const T fac = m[q * 2 * r + i];
+            if (fac == 0) continue;
+            for (std::int64_t j = 0; j < 2 * r; ++j) m[q * 2 * r + j] -= fac * m[i * 2 * r + j];
+          }
+        }
+        T tr = 0;
+        for (std::int64_t i = 0; i < r; ++i) tr += m[i * 2 * r + r + i];
+        out[x] = tr;
+      }
+    });
   }
 };
 
@@ -301,21 +388,26 @@ std::vector<std::int64_t> bait_select(const torch::Tensor& probabilities, const 
   const double tol = options.dtype == torch::kFloat ? 1e-5 : 1e-9;
   const auto steps = std::min<std::int64_t>(n, static_cast<std::int64_t>(std::ceil(options.oversample * k)));
   auto taken = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool).device(f.device()));
+  auto score = trace_scores(st.bx, st.gx, 1.0);
   for (std::int64_t step = 0; step < steps; ++step) {
-    auto score = trace_scores(st.bx, st.gx, 1.0).masked_fill_(taken, -std::numeric_limits<double>::infinity());
-    const auto j = first_best(score, tol);
+    const auto j = first_best(score.masked_fill_(taken, -std::numeric_limits<double>::infinity()), tol);
     chosen.push_back(j);
     taken[j].fill_(true);
-    st.update(j, 1.0, torch::Tensor());
+    score = st.update(j, 1.0, torch::Tensor(), 1.0);
+  }
+  const auto index = [&](const std::vector<std::int64_t>& v) {
+    return torch::tensor(v, torch::TensorOptions().dtype(torch::kLong)).to(f.device());
+  };
+  if (static_cast<std::int64_t>(chosen.size()) > k) {
+    auto rows = index(chosen);
+    score = trace_scores(st.bx.index_select(0, rows), st.gx.index_select(0, rows), -1.0);
   }
   while (static_cast<std::int64_t>(chosen.size()) > k) {
-    const auto rows = torch::tensor(chosen, torch::TensorOptions().dtype(torch::kLong)).to(f.device());
-    const auto score = trace_scores(st.bx.index_select(0, rows), st.gx.index_select(0, rows), -1.0);
     const auto drop = first_best(score, tol);
     const auto j = chosen[static_cast<std::size_t>(drop)];
     chosen.erase(chosen.begin() + drop);
     if (static_cast<std::int64_t>(chosen.size()) == k) break;
-    st.update(j, -1.0, torch::tensor(chosen, torch::TensorOptions().dtype(torch::kLong)).to(f.device()));
+    score = st.update(j, -1.0, index(chosen), -1.0);
   }
   return chosen;
 }
