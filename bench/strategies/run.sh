@@ -2,7 +2,7 @@
 # Strategy benchmark (bait, max_herding, uncertainty_herding): Quarry's kernels and the Python
 # references side by side on the same .npy inputs, one fresh process per case and one process
 # at a time, 2 threads each, k = 100, L = 4,000, D = 512, memory budget 1 GiB.
-#   bench/strategies/run.sh [BUILD_DIR] [DATA_DIR]          (CASES="bait herding" by default)
+#   bench/strategies/run.sh [BUILD_DIR] [DATA_DIR]   (CASES="bait herding" by default; ONLY=REGEX picks cases by label)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -23,6 +23,7 @@ echo "matrix-product bound (LibTorch, 4096^3, 2 threads): $gemm"
 
 run_case() {  # label quarry-command... -- reference-args...
   local label=$1; shift
+  if [ -n "${ONLY:-}" ] && ! [[ "$label" =~ $ONLY ]]; then return 0; fi  # ONLY=REGEX: a subset of the cases
   local q=() r=()
   while [ "$1" != "--" ]; do q+=("$1"); shift; done; shift
   r=("$@")
