@@ -258,7 +258,7 @@ TEST_CASE("backbone: the fine-tuned model trains the backbone's own tensors") {
   run_python(python, kExport, t.path());
   auto p = parse_pipeline(backbone_pipeline(t.path(), t.path() / "backbone.pt", true), "p.toml", {}, &host());
   auto jit = load_backbone(p.backbone.file, torch::kCPU);
-  const auto before = jit->named_parameters().begin()->value.clone();
+  const auto before = (*jit->named_parameters().begin()).value.clone();
   const ModelSpec images{3, 12, 12, 3};
   auto model = make_model(p, images, 1, host(), torch::kCPU, {0.5, 0.5, 0.5}, {0.25, 0.25, 0.25});
   // The model's parameters: the head's two and every backbone tensor of the file.

@@ -28,9 +28,9 @@ void check_budget(std::int64_t budget, const char* who) {
 
 // Row and column counts of distance blocks whose temporaries (about `copies` float matrices of
 // rows x cols) stay under `budget` bytes; whole rows of columns when they fit.
-struct Blocks {
+struct ClusterBlocks {
   std::int64_t rows, cols;
-  Blocks(std::int64_t num_rows, std::int64_t num_cols, std::int64_t budget, std::int64_t copies) {
+  ClusterBlocks(std::int64_t num_rows, std::int64_t num_cols, std::int64_t budget, std::int64_t copies) {
     const auto cells = std::max<std::int64_t>(1, budget / (4 * copies));
     cols = std::clamp<std::int64_t>(cells, 1, std::max<std::int64_t>(num_cols, 1));
     rows = std::clamp<std::int64_t>(cells / cols, 1, std::max<std::int64_t>(num_rows, 1));
@@ -61,7 +61,7 @@ torch::Tensor nearest_centre(const torch::Tensor& x, const torch::Tensor& x_sq, 
   const auto n = x.size(0);
   const auto k = centres.size(0);
   const auto c_sq = sq_norms(centres);
-  const Blocks blk(n, k, budget, 2);
+  const ClusterBlocks blk(n, k, budget, 2);
   auto best = torch::full({n}, std::numeric_limits<float>::infinity(), x.options());
   auto best_at = torch::zeros({n}, x.options().dtype(torch::kLong));
   for (std::int64_t r = 0; r < n; r += blk.rows) {
@@ -284,7 +284,7 @@ torch::Tensor knn_distances(const torch::Tensor& rows, std::int64_t k, std::int6
   const auto x_sq = sq_norms(x);
   // Temporaries: the block, its concatenation with the running best, topk's copy, and the
   // int64 positions beside them.
-  const Blocks blk(n, n, memory_budget_bytes, 7);
+  const ClusterBlocks blk(n, n, memory_budget_bytes, 7);
   auto out = torch::empty({n, k}, x.options());
   const auto dim = x.size(1);
   // Rows per exact refinement: an rows x k x D gather.
@@ -326,7 +326,7 @@ torch::Tensor distance_to_other_label(const torch::Tensor& rows, const std::vect
   const auto x = rows.contiguous();
   const auto x_sq = sq_norms(x);
   const auto lab = torch::tensor(labels, torch::kLong).to(x.device());
-  const Blocks blk(n, n, memory_budget_bytes, 3);  // the block, the label mask, the masked copy
+  const ClusterBlocks blk(n, n, memory_budget_bytes, 3);  // the block, the label mask, the masked copy
   auto out = torch::full({n}, std::numeric_limits<float>::infinity(), x.options());
   for (std::int64_t r = 0; r < n; r += blk.rows) {
     const auto nr = std::min(blk.rows, n - r);
@@ -355,7 +355,7 @@ RadiusGraph radius_graph(const torch::Tensor& rows, double delta, std::int64_t m
   const auto limit = static_cast<float>(delta * delta);
   RadiusGraph g;
   g.offsets.assign(static_cast<std::size_t>(n) + 1, 0);
-  const Blocks blk(n, n, memory_budget_bytes, 2);
+  const ClusterBlocks blk(n, n, memory_budget_bytes, 2);
   for (std::int64_t r = 0; r < n; r += blk.rows) {
     const auto nr = std::min(blk.rows, n - r);
     std::vector<std::vector<std::int64_t>> pieces;  // per column block: (row, col) pairs, row-major

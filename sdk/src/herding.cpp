@@ -15,16 +15,16 @@ namespace quarry {
 
 namespace {
 
-constexpr const char* kWho = "kernel_herding";
-constexpr std::int64_t kMiB = std::int64_t{1} << 20;
+constexpr const char* kHerdingWho = "kernel_herding";
+constexpr std::int64_t kHerdingMiB = std::int64_t{1} << 20;
 constexpr std::int64_t kLazyBatch = 64;      // stale candidates re-evaluated together (one GEMM)
 constexpr std::int64_t kCacheColumns = 128;  // kernel rows per in-place pass on the CPU
 
 void check_features(const torch::Tensor& t, const char* what) {
   if (!t.defined() || t.dim() != 2)
-    throw Error(std::string(kWho) + ": " + what + " must be a 2-D tensor");
+    throw Error(std::string(kHerdingWho) + ": " + what + " must be a 2-D tensor");
   if (t.scalar_type() != torch::kFloat && t.scalar_type() != torch::kDouble)
-    throw Error(std::string(kWho) + ": " + what + " must be float32 or float64, got " +
+    throw Error(std::string(kHerdingWho) + ": " + what + " must be float32 or float64, got " +
                 std::string(c10::toString(t.scalar_type())));
 }
 
@@ -115,13 +115,13 @@ std::vector<std::int64_t> kernel_herding(const torch::Tensor& candidates, const 
   if (has_labeled) {
     check_features(labeled, "labeled features");
     if (labeled.size(1) != candidates.size(1))
-      throw Error(std::string(kWho) + ": candidates have " + std::to_string(candidates.size(1)) +
+      throw Error(std::string(kHerdingWho) + ": candidates have " + std::to_string(candidates.size(1)) +
                   " features but labeled rows have " + std::to_string(labeled.size(1)));
   }
-  if (!(gamma > 0) || !std::isfinite(gamma)) throw Error(std::string(kWho) + ": gamma must be a positive number");
+  if (!(gamma > 0) || !std::isfinite(gamma)) throw Error(std::string(kHerdingWho) + ": gamma must be a positive number");
   const auto n = candidates.size(0), dim = candidates.size(1);
   if (weights.defined() && (weights.dim() != 1 || weights.size(0) != n))
-    throw Error(std::string(kWho) + ": weights must have one value per candidate (" + std::to_string(n) + ")");
+    throw Error(std::string(kHerdingWho) + ": weights must have one value per candidate (" + std::to_string(n) + ")");
   std::vector<std::int64_t> chosen;
   if (k <= 0) return chosen;
   if (k >= n) {
@@ -136,10 +136,10 @@ std::vector<std::int64_t> kernel_herding(const torch::Tensor& candidates, const 
   const auto fixed = e * (n + l) * (dim + 1) + 8 * 4 * n;
   const auto per_column = n * (2 * e + 8);  // a kernel block, its input, and the float64 sums
   if (fixed + per_column > memory_budget_bytes)
-    throw Error(std::string(kWho) + ": needs at least " + std::to_string((fixed + per_column + kMiB - 1) / kMiB) +
+    throw Error(std::string(kHerdingWho) + ": needs at least " + std::to_string((fixed + per_column + kHerdingMiB - 1) / kHerdingMiB) +
                 " MiB (" + std::to_string(n) + " x " + std::to_string(dim) +
                 " normalised features and one kernel column), more than the memory budget of " +
-                std::to_string(memory_budget_bytes / kMiB) + " MiB");
+                std::to_string(memory_budget_bytes / kHerdingMiB) + " MiB");
   const auto block = std::min(n, (memory_budget_bytes - fixed) / per_column);
 
   Coverage cov;
@@ -160,7 +160,7 @@ std::vector<std::int64_t> kernel_herding(const torch::Tensor& candidates, const 
     const auto wc = weights.to(torch::kCPU, torch::kDouble).contiguous();
     std::copy(wc.data_ptr<double>(), wc.data_ptr<double>() + n, w.begin());
     for (double v : w)
-      if (!(v >= 0) || !std::isfinite(v)) throw Error(std::string(kWho) + ": weights must be finite and >= 0");
+      if (!(v >= 0) || !std::isfinite(v)) throw Error(std::string(kHerdingWho) + ": weights must be finite and >= 0");
   }
   const auto index_opts = torch::TensorOptions().dtype(torch::kLong).device(cov.x.device());
   std::vector<double> bound(static_cast<std::size_t>(n));

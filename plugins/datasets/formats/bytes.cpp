@@ -123,4 +123,6 @@ std::vector<std::uint8_t> read_data_file(const std::filesystem::path& path) {
   return maybe_gunzip(path.string(), read_file(path));
 }
 
+std::string byte_count(std::uint64_t n) { return std::to_string(n) + (n == 1 ? " byte" : " bytes"); }
+
 }  // namespace quarry::formats

@@ -38,6 +38,9 @@ std::vector<std::uint8_t> read_file(const std::filesystem::path& path);
 std::filesystem::path find_data_file(const std::filesystem::path& dir, const std::string& name,
                                      const std::string& what);
 
+/// "1 byte", "N bytes": for messages.
+std::string byte_count(std::uint64_t n);
+
 /// read_file + maybe_gunzip.
 std::vector<std::uint8_t> read_data_file(const std::filesystem::path& path);
 

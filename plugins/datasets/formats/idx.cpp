@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "formats/bytes.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry::formats {
@@ -20,7 +21,6 @@ std::string hex32(std::uint32_t v) {
   return buf;
 }
 
-std::string byte_count(std::uint64_t n) { return std::to_string(n) + (n == 1 ? " byte" : " bytes"); }
 
 // Checks the header of an IDX file with `ndims` dimensions of unsigned bytes; returns the dims.
 std::vector<std::uint64_t> read_header(const std::string& name, Bytes bytes, std::uint8_t ndims, const char* what) {

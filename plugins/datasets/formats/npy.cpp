@@ -4,13 +4,13 @@
 #include <cstring>
 #include <limits>
 
+#include "formats/bytes.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry::formats {
 
 namespace {
 
-std::string byte_count(std::uint64_t n) { return std::to_string(n) + (n == 1 ? " byte" : " bytes"); }
 
 std::string printable(const std::string& s) {
   std::string out;
