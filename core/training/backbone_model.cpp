@@ -11,7 +11,7 @@ namespace quarry {
 namespace {
 /// A parameter name nn::Module accepts (no dots): "layer1.0.conv.weight" -> "backbone__layer1__0__conv__weight".
 std::string registered_name(const std::string& jit_name) {
-  std::string s = "backbone";
+  std::string s = "backbone__";
   for (char c : jit_name) s += c == '.' ? std::string("__") : std::string(1, c);
   return s;
 }
