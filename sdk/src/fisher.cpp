@@ -1,3 +1,6 @@
+// BAIT's Fisher-information greedy and its Fast Fishing gradient likelihoods (quarry/fisher.hpp).
+// Over ~400 lines on purpose: the forward and backward greedy share the per-point r x r
+// Woodbury updates and their fused CPU loops, which read best in one file.
 #include "quarry/fisher.hpp"
 
 #include <algorithm>
