@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <thread>
 
 #include <sqlite3.h>
 
@@ -165,18 +166,33 @@ Store::Store(const std::filesystem::path& path) : path_(path) {
     db_ = nullptr;
     throw Error(path.string() + ": cannot open the results store: " + msg);
   }
-  // Many processes may write one store (sweeps): wait for the lock rather than fail.
-  sqlite3_busy_timeout(db_, 120000);
-  exec("PRAGMA journal_mode=WAL");
-  exec("PRAGMA synchronous=NORMAL");
-  exec("PRAGMA foreign_keys=ON");
-  Transaction tx(db_);
-  exec(kSchema);
-  // Stores written before runs.strategy_index existed get the column (NULL: unknown).
-  bool has_strategy_index = false;
-  for (Stmt info(db_, "PRAGMA table_info(runs)"); info.step();) has_strategy_index |= info.text(1) == "strategy_index";
-  if (!has_strategy_index) exec("ALTER TABLE runs ADD COLUMN strategy_index INTEGER");
-  tx.commit();
+  try {
+    // Many processes may write one store (sweeps): wait for the lock rather than fail.
+    sqlite3_busy_timeout(db_, 120000);
+    // Switching to WAL while another process opens the same new store can answer SQLITE_BUSY
+    // at once (the busy handler is not consulted for that lock): retry for up to a minute.
+    for (int attempt = 0;; ++attempt) {
+      const int rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+      if (rc == SQLITE_OK) break;
+      if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 1200)
+        throw Error(path.string() + ": cannot set the results store's journal mode: " + sqlite3_errmsg(db_));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    exec("PRAGMA synchronous=NORMAL");
+    exec("PRAGMA foreign_keys=ON");
+    Transaction tx(db_);
+    exec(kSchema);
+    // Stores written before runs.strategy_index existed get the column (NULL: unknown).
+    bool has_strategy_index = false;
+    for (Stmt info(db_, "PRAGMA table_info(runs)"); info.step();) has_strategy_index |= info.text(1) == "strategy_index";
+    if (!has_strategy_index) exec("ALTER TABLE runs ADD COLUMN strategy_index INTEGER");
+    tx.commit();
+  } catch (...) {
+    // The destructor does not run for a constructor that throws: close the connection here.
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
 }
 
 Store::~Store() { sqlite3_close(db_); }
