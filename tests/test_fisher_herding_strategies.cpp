@@ -11,12 +11,15 @@
 #include <torch/torch.h>
 
 #include "core/host/plugin_host.hpp"
+#include "fixed_context.hpp"
 #include "paths.hpp"
 #include "quarry/fisher.hpp"
 #include "quarry/herding.hpp"
 
 using namespace quarry;
 using quarry::testing::plugin_dir;
+
+using quarry::testing::FixedPoolContext;
 
 namespace {
 
@@ -169,46 +172,14 @@ Picks herding_brute(const torch::Tensor& x, const torch::Tensor& lab, const torc
 
 // ---- the plugins through the host -----------------------------------------------------
 
-struct QuietLogger : Logger {
-  void debug(const std::string&) override {}
-  void info(const std::string&) override {}
-  void warn(const std::string&) override {}
-};
-
-class FixedContext : public QueryContext {
- public:
-  FixedContext(torch::Tensor p, torch::Tensor f, Picks labeled, std::int64_t k)
-      : p_(std::move(p)), f_(std::move(f)), labeled_(std::move(labeled)), k_(k), rng_(1) {
-    std::set<std::int64_t> l(labeled_.begin(), labeled_.end());
-    for (std::int64_t i = 0; i < p_.size(0); ++i)
-      if (!l.count(i)) unlabeled_.push_back(i);
-    candidates_ = unlabeled_;
-  }
-  const Picks& labeled() const override { return labeled_; }
-  const Picks& unlabeled() const override { return unlabeled_; }
-  const Picks& candidates() const override { return candidates_; }
-  std::int64_t query_size() const override { return k_; }
-  std::int64_t num_classes() const override { return p_.size(1); }
-  torch::Device device() const override { return torch::kCPU; }
-  std::int64_t memory_budget_bytes() const override { return kBudget; }
-  std::mt19937_64& rng() override { return rng_; }
-  Logger& log() override { return log_; }
-  Predictions predict(const Picks& indices, bool probabilities, bool features) override {
-    const auto idx = torch::tensor(indices, torch::kLong);
-    Predictions out;
-    if (probabilities) out.probabilities = p_.index_select(0, idx).to(torch::kFloat);
-    if (features) out.features = f_.index_select(0, idx).to(torch::kFloat);
-    return out;
-  }
-  Picks candidates_;
-
- private:
-  torch::Tensor p_, f_;
-  Picks labeled_, unlabeled_;
-  std::int64_t k_;
-  std::mt19937_64 rng_;
-  QuietLogger log_;
-};
+// The fixed pool the plugins see: these probabilities and features, seed 1.
+FixedPoolContext fixed_context(const torch::Tensor& p, const torch::Tensor& f, Picks labeled, std::int64_t k) {
+  FixedPoolContext::Pool pool;
+  pool.probabilities = p.to(torch::kFloat);
+  pool.features = f.to(torch::kFloat);
+  pool.num_classes = p.size(1);
+  return FixedPoolContext(std::move(pool), std::move(labeled), k, 1);
+}
 
 Picks mapped(const Picks& positions, const Picks& candidates) {
   Picks out;
@@ -394,7 +365,7 @@ TEST_CASE("kernel herding edge cases: query >= candidates, duplicates, zero weig
 }
 
 TEST_CASE("bait, max_herding and uncertainty_herding plugins return their kernels' picks as pool indices") {
-  QuietLogger log;
+  quarry::testing::SilentLogger log;
   PluginHost host{log};
   host.load_directory(plugin_dir());
   const auto p = torch::softmax(randn({80, 4}, 51) * 2, 1);
@@ -411,8 +382,8 @@ TEST_CASE("bait, max_herding and uncertainty_herding plugins return their kernel
       Params params("strategy 'bait'");
       params.set("likelihood", std::string(likelihood));
       params.set("top_classes", std::int64_t{std::string(likelihood) == "cross_entropy" ? 0 : 1});
-      FixedContext ctx(p, f, labeled, 6);
-      ctx.candidates_ = candidates;
+      auto ctx = fixed_context(p, f, labeled, 6);
+      ctx.set_candidates(candidates);
       const auto got = host.make_strategy("bait", params)->query(ctx);
       BaitOptions o;
       o.likelihood = parse_fisher_likelihood(likelihood);
@@ -425,14 +396,14 @@ TEST_CASE("bait, max_herding and uncertainty_herding plugins return their kernel
   SUBCASE("max_herding") {
     Params params("strategy 'max_herding'");
     params.set("lengthscale", 0.5);
-    FixedContext ctx(p, f, labeled, 7);
-    ctx.candidates_ = candidates;
+    auto ctx = fixed_context(p, f, labeled, 7);
+    ctx.set_candidates(candidates);
     const auto got = host.make_strategy("max_herding", params)->query(ctx);
     CHECK(got == mapped(kernel_herding(rows(ff, candidates), rows(ff, labeled), torch::Tensor(), 4.0, 7, kBudget), candidates));
   }
   SUBCASE("uncertainty_herding: margin weights, gamma from the labeled points") {
-    FixedContext ctx(p, f, labeled, 7);
-    ctx.candidates_ = candidates;
+    auto ctx = fixed_context(p, f, labeled, 7);
+    ctx.set_candidates(candidates);
     const auto got = host.make_strategy("uncertainty_herding", Params("strategy"))->query(ctx);
     const auto top2 = std::get<0>(rows(pf, candidates).to(torch::kDouble).topk(2, 1));
     const auto margin = 1 - (top2.select(1, 0) - top2.select(1, 1));
@@ -442,12 +413,12 @@ TEST_CASE("bait, max_herding and uncertainty_herding plugins return their kernel
   SUBCASE("query larger than the candidates, and nothing labeled") {
     for (const char* name : {"bait", "max_herding", "uncertainty_herding"}) {
       CAPTURE(name);
-      FixedContext big(p, f, labeled, 500);
-      big.candidates_ = candidates;
+      auto big = fixed_context(p, f, labeled, 500);
+      big.set_candidates(candidates);
       auto all = host.make_strategy(name, Params("strategy"))->query(big);
       std::sort(all.begin(), all.end());
       CHECK(all == candidates);
-      FixedContext none(p, f, {}, 5);
+      auto none = fixed_context(p, f, {}, 5);
       const auto picked = host.make_strategy(name, Params("strategy"))->query(none);
       CHECK(std::set<std::int64_t>(picked.begin(), picked.end()).size() == 5);
     }
