@@ -59,6 +59,12 @@ const PluginHost& host() {
   return h;
 }
 
+std::shared_ptr<Strategy> make_strategy(const std::string& name, const std::map<std::string, ParamValue>& values) {
+  Params p("strategy '" + name + "'");
+  for (const auto& [k, v] : values) p.set(k, v);
+  return host().make_strategy(name, std::move(p));
+}
+
 std::string synthetic_pipeline(const std::string& results, const std::string& extra_strategies, std::int64_t budget,
                                std::int64_t epochs) {
   return R"([run]

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,9 @@ class TempDir {
 
 /// The host with build/plugins and the test plugins loaded (shared by all tests).
 const PluginHost& host();
+
+/// A strategy from host(), with these parameters (checked against the plugin's specs).
+std::shared_ptr<Strategy> make_strategy(const std::string& name, const std::map<std::string, ParamValue>& values = {});
 
 /// A small pipeline on the synthetic dataset (fast on CPU); extra TOML is appended.
 std::string synthetic_pipeline(const std::string& results, const std::string& extra_strategies = "",

@@ -15,23 +15,13 @@
 #include "core/host/plugin_host.hpp"
 #include "fixed_context.hpp"
 #include "paths.hpp"
+#include "support.hpp"
 #include "quarry/selection.hpp"
 
 using namespace quarry;
 using quarry::testing::FixedPoolContext;
 
 namespace {
-
-struct Plugins {
-  quarry::testing::SilentLogger log;
-  PluginHost host{log};
-  Plugins() { host.load_directory(quarry::testing::plugin_dir()); }
-  std::shared_ptr<Strategy> make(const std::string& name, const std::map<std::string, ParamValue>& values = {}) {
-    Params p("strategy '" + name + "'");
-    for (const auto& [k, v] : values) p.set(k, v);
-    return host.make_strategy(name, std::move(p));
-  }
-};
 
 /// S x N x C probabilities: softmax of scaled Gaussians, so samples disagree.
 torch::Tensor mc_samples(std::int64_t s, std::int64_t n, std::int64_t c, std::uint64_t seed) {
@@ -161,12 +151,11 @@ FixedPoolContext context(const torch::Tensor& samples, std::vector<std::int64_t>
 }  // namespace
 
 TEST_CASE("bald picks the top mutual information of float64 brute force, ties by the lower index") {
-  Plugins plugins;
   const auto samples = mc_samples(8, 60, 4, 3);
   const auto candidates = odd_positions(60);
   auto ctx = context(samples, {0, 2, 4}, 10, 1);
   ctx.set_candidates(candidates);
-  const auto got = plugins.make("bald", {{"mc_samples", std::int64_t{8}}})->query(ctx);
+  const auto got = quarry::testing::make_strategy("bald", {{"mc_samples", std::int64_t{8}}})->query(ctx);
   CHECK(ctx.sample_calls == 1);
   const auto cand = torch::tensor(candidates, torch::kLong);
   std::vector<std::int64_t> want;
@@ -176,26 +165,26 @@ TEST_CASE("bald picks the top mutual information of float64 brute force, ties by
   SUBCASE("a tiny budget asks for the samples a chunk at a time and picks the same") {
     auto small = context(samples, {0, 2, 4}, 10, 1);
     small.set_candidates(candidates);
-    const auto chunked = plugins.make("bald", {{"mc_samples", std::int64_t{8}}, {"memory_mb", std::int64_t{0}}});
+    const auto chunked = quarry::testing::make_strategy("bald", {{"mc_samples", std::int64_t{8}}, {"memory_mb", std::int64_t{0}}});
     small.budget = 8 * 4 * 8 * 5;  // five candidates per call
     CHECK(chunked->query(small) == want);
     CHECK(small.sample_calls > 3);
   }
   SUBCASE("k = 1, k >= candidates, one class, duplicates") {
     auto one = context(samples, {}, 1, 1);
-    CHECK(plugins.make("bald", {{"mc_samples", std::int64_t{8}}})->query(one) ==
+    CHECK(quarry::testing::make_strategy("bald", {{"mc_samples", std::int64_t{8}}})->query(one) ==
           std::vector<std::int64_t>{ranking(reference_bald(to_cube(samples)), 1)[0]});
     auto all = context(samples, {}, 100, 1);
     all.set_candidates({5, 6, 7});
-    auto picked = plugins.make("bald", {{"mc_samples", std::int64_t{8}}})->query(all);
+    auto picked = quarry::testing::make_strategy("bald", {{"mc_samples", std::int64_t{8}}})->query(all);
     std::sort(picked.begin(), picked.end());
     CHECK(picked == std::vector<std::int64_t>{5, 6, 7});
     auto single = context(torch::ones({8, 10, 1}), {}, 3, 1);  // one class: every score 0
-    CHECK(plugins.make("bald", {{"mc_samples", std::int64_t{8}}})->query(single) == std::vector<std::int64_t>{0, 1, 2});
+    CHECK(quarry::testing::make_strategy("bald", {{"mc_samples", std::int64_t{8}}})->query(single) == std::vector<std::int64_t>{0, 1, 2});
     auto dup = samples.clone();
     dup.select(1, 9).copy_(dup.select(1, 3));
     auto twins = context(dup, {}, 60, 1);
-    const auto order = plugins.make("bald", {{"mc_samples", std::int64_t{8}}})->query(twins);
+    const auto order = quarry::testing::make_strategy("bald", {{"mc_samples", std::int64_t{8}}})->query(twins);
     const auto at3 = std::find(order.begin(), order.end(), 3) - order.begin();
     const auto at9 = std::find(order.begin(), order.end(), 9) - order.begin();
     CHECK(at9 == at3 + 1);  // equal scores: the lower index first, right before its twin
@@ -203,7 +192,6 @@ TEST_CASE("bald picks the top mutual information of float64 brute force, ties by
 }
 
 TEST_CASE("batchbald picks what float64 brute force picks, exact enumeration then sampled configurations") {
-  Plugins plugins;
   const auto samples = mc_samples(5, 40, 3, 7);
   const auto candidates = odd_positions(40);
   const auto cand = torch::tensor(candidates, torch::kLong);
@@ -213,7 +201,7 @@ TEST_CASE("batchbald picks what float64 brute force picks, exact enumeration the
     auto ctx = context(samples, {0, 2}, 8, 42);
     ctx.set_candidates(candidates);
     const auto got =
-        plugins.make("batchbald", {{"mc_samples", std::int64_t{5}}, {"joint_samples", m}})->query(ctx);
+        quarry::testing::make_strategy("batchbald", {{"mc_samples", std::int64_t{5}}, {"joint_samples", m}})->query(ctx);
     std::mt19937_64 rng(42);
     std::vector<std::int64_t> want;
     for (auto pos : reference_batchbald(cube, 8, m, rng)) want.push_back(candidates[pos]);
@@ -221,7 +209,7 @@ TEST_CASE("batchbald picks what float64 brute force picks, exact enumeration the
   }
   SUBCASE("the first pick is BALD's") {
     auto ctx = context(samples, {}, 1, 1);
-    const auto first = plugins.make("batchbald", {{"mc_samples", std::int64_t{5}}})->query(ctx);
+    const auto first = quarry::testing::make_strategy("batchbald", {{"mc_samples", std::int64_t{5}}})->query(ctx);
     CHECK(first == std::vector<std::int64_t>{ranking(reference_bald(to_cube(samples)), 1)[0]});
   }
   SUBCASE("duplicate points: the lower index wins the tie, then brute force's picks") {
@@ -230,7 +218,7 @@ TEST_CASE("batchbald picks what float64 brute force picks, exact enumeration the
     const std::int64_t twin = bald_first == 0 ? 1 : 0;
     dup.select(1, twin).copy_(dup.select(1, bald_first));
     auto ctx = context(dup, {}, 5, 1);
-    const auto got = plugins.make("batchbald", {{"mc_samples", std::int64_t{5}}})->query(ctx);
+    const auto got = quarry::testing::make_strategy("batchbald", {{"mc_samples", std::int64_t{5}}})->query(ctx);
     CHECK(got.front() == std::min(twin, bald_first));
     std::mt19937_64 rng(1);
     CHECK(got == reference_batchbald(to_cube(dup), 5, 1000, rng));
@@ -238,27 +226,26 @@ TEST_CASE("batchbald picks what float64 brute force picks, exact enumeration the
   SUBCASE("k >= candidates, one class") {
     auto all = context(samples, {}, 100, 1);
     all.set_candidates({3, 4});
-    CHECK(plugins.make("batchbald", {{"mc_samples", std::int64_t{5}}})->query(all) == std::vector<std::int64_t>{3, 4});
+    CHECK(quarry::testing::make_strategy("batchbald", {{"mc_samples", std::int64_t{5}}})->query(all) == std::vector<std::int64_t>{3, 4});
     auto single = context(torch::ones({5, 6, 1}), {}, 3, 1);
-    CHECK(plugins.make("batchbald", {{"mc_samples", std::int64_t{5}}})->query(single) ==
+    CHECK(quarry::testing::make_strategy("batchbald", {{"mc_samples", std::int64_t{5}}})->query(single) ==
           std::vector<std::int64_t>{0, 1, 2});
   }
   SUBCASE("samples over the budget: a clear error") {
     auto ctx = context(samples, {}, 3, 1);
     ctx.budget = 100;
-    CHECK_THROWS_WITH_AS(plugins.make("batchbald", {{"mc_samples", std::int64_t{5}}})->query(ctx),
+    CHECK_THROWS_WITH_AS(quarry::testing::make_strategy("batchbald", {{"mc_samples", std::int64_t{5}}})->query(ctx),
                          doctest::Contains("batchbald"), Error);
   }
 }
 
 TEST_CASE("a context without Monte-Carlo samples: bald and batchbald say so") {
-  Plugins plugins;
   FixedPoolContext::Pool pool;
   pool.probabilities = torch::full({6, 2}, 0.5);
   pool.num_classes = 2;
   FixedPoolContext ctx(pool, {}, 2, 1);
   for (const char* name : {"bald", "batchbald"}) {
     CAPTURE(name);
-    CHECK_THROWS_WITH_AS(plugins.make(name)->query(ctx), doctest::Contains("Monte-Carlo samples"), Error);
+    CHECK_THROWS_WITH_AS(quarry::testing::make_strategy(name)->query(ctx), doctest::Contains("Monte-Carlo samples"), Error);
   }
 }

@@ -13,6 +13,7 @@
 #include "core/host/plugin_host.hpp"
 #include "fixed_context.hpp"
 #include "paths.hpp"
+#include "support.hpp"
 #include "quarry/selection.hpp"
 #include "reference_kmeans.hpp"
 
@@ -21,17 +22,6 @@ using namespace quarry::testing::reference;
 using quarry::testing::FixedPoolContext;
 
 namespace {
-
-struct Plugins {
-  quarry::testing::SilentLogger log;
-  PluginHost host{log};
-  Plugins() { host.load_directory(quarry::testing::plugin_dir()); }
-  std::shared_ptr<Strategy> make(const std::string& name, const std::map<std::string, ParamValue>& values = {}) {
-    Params p("strategy '" + name + "'");
-    for (const auto& [k, v] : values) p.set(k, v);
-    return host.make_strategy(name, std::move(p));
-  }
-};
 
 FixedPoolContext context(const torch::Tensor& features, std::vector<std::int64_t> labeled, std::int64_t k,
                          std::uint64_t seed, std::int64_t classes = 4) {
@@ -165,7 +155,6 @@ std::vector<std::int64_t> to_pool(const std::vector<std::int64_t>& positions, co
 }  // namespace
 
 TEST_CASE("typiclust picks what float64 brute force picks for the same draws") {
-  Plugins plugins;
   const auto x = blobs(160, 6, 5, 17);
   const std::vector<std::int64_t> labeled{0, 1, 2, 3, 10, 40};
   for (const std::int64_t k : {std::int64_t{5}, std::int64_t{12}, std::int64_t{1}}) {
@@ -173,20 +162,20 @@ TEST_CASE("typiclust picks what float64 brute force picks for the same draws") {
     auto ctx = context(x, labeled, k, 77);
     std::mt19937_64 rng(77);
     const auto want = to_pool(reference_typiclust(rows_of(x, ctx), labeled.size(), k, rng), ctx);
-    CHECK(plugins.make("typiclust")->query(ctx) == want);
+    CHECK(quarry::testing::make_strategy("typiclust")->query(ctx) == want);
   }
   SUBCASE("k >= candidates, no labels, duplicates, one cluster") {
     auto all = context(x, labeled, 1000, 1);
     all.set_candidates({5, 6, 7});
-    CHECK(plugins.make("typiclust")->query(all) == std::vector<std::int64_t>{5, 6, 7});
+    CHECK(quarry::testing::make_strategy("typiclust")->query(all) == std::vector<std::int64_t>{5, 6, 7});
     auto none = context(x, {}, 4, 3);
     std::mt19937_64 rng(3);
-    CHECK(plugins.make("typiclust")->query(none) == to_pool(reference_typiclust(rows_of(x, none), 0, 4, rng), none));
+    CHECK(quarry::testing::make_strategy("typiclust")->query(none) == to_pool(reference_typiclust(rows_of(x, none), 0, 4, rng), none));
     // 40 copies of 4 points: clusters of 10 identical rows, every typicality equal (ties: first).
     const auto dup = blobs(4, 3, 4, 5).repeat({10, 1});
     auto twins = context(dup, {0}, 3, 9);
     std::mt19937_64 rng2(9);
-    const auto got = plugins.make("typiclust")->query(twins);
+    const auto got = quarry::testing::make_strategy("typiclust")->query(twins);
     CHECK(got == to_pool(reference_typiclust(rows_of(dup, twins), 1, 3, rng2), twins));
     // min_cluster_size larger than any cluster: every pick is drawn at random.
     auto sparse = context(x, labeled, 6, 4);
@@ -195,12 +184,11 @@ TEST_CASE("typiclust picks what float64 brute force picks for the same draws") {
     reference_kmeans(m, static_cast<std::int64_t>(labeled.size()) + 6, rng3, 300, 1e-4);  // the same draws first
     std::vector<std::int64_t> want;
     random_fill(want, m.size() - labeled.size(), 6, rng3);
-    CHECK(plugins.make("typiclust", {{"min_cluster_size", std::int64_t{1000}}})->query(sparse) == to_pool(want, sparse));
+    CHECK(quarry::testing::make_strategy("typiclust", {{"min_cluster_size", std::int64_t{1000}}})->query(sparse) == to_pool(want, sparse));
   }
 }
 
 TEST_CASE("probcover picks what float64 brute force picks, for a given delta and for the purity delta") {
-  Plugins plugins;
   const auto x = blobs(140, 5, 4, 23);
   const std::vector<std::int64_t> labeled{0, 7, 30};
   SUBCASE("given delta, raw features") {
@@ -209,7 +197,7 @@ TEST_CASE("probcover picks what float64 brute force picks, for a given delta and
       auto ctx = context(x, labeled, 8, 5);
       std::mt19937_64 rng(5);
       const auto want = to_pool(reference_probcover(rows_of(x, ctx), labeled.size(), 8, delta, rng), ctx);
-      CHECK(plugins.make("probcover", {{"delta", delta}, {"normalize", false}})->query(ctx) == want);
+      CHECK(quarry::testing::make_strategy("probcover", {{"delta", delta}, {"normalize", false}})->query(ctx) == want);
     }
   }
   SUBCASE("purity delta on normalised features") {
@@ -219,16 +207,16 @@ TEST_CASE("probcover picks what float64 brute force picks, for a given delta and
     const double delta = reference_purity_delta(m, 4, 0.95, rng);
     CHECK(delta > 0);
     const auto want = to_pool(reference_probcover(m, labeled.size(), 8, delta, rng), ctx);
-    CHECK(plugins.make("probcover")->query(ctx) == want);
+    CHECK(quarry::testing::make_strategy("probcover")->query(ctx) == want);
   }
   SUBCASE("k = 1, k >= candidates, one class, duplicates") {
     auto one = context(x, labeled, 1, 2);
     std::mt19937_64 rng(2);
-    CHECK(plugins.make("probcover", {{"delta", 2.0}, {"normalize", false}})->query(one) ==
+    CHECK(quarry::testing::make_strategy("probcover", {{"delta", 2.0}, {"normalize", false}})->query(one) ==
           to_pool(reference_probcover(rows_of(x, one), labeled.size(), 1, 2.0, rng), one));
     auto all = context(x, labeled, 1000, 1);
     all.set_candidates({5, 6, 8});
-    CHECK(plugins.make("probcover")->query(all) == std::vector<std::int64_t>{5, 6, 8});
+    CHECK(quarry::testing::make_strategy("probcover")->query(all) == std::vector<std::int64_t>{5, 6, 8});
     // One class: every ball is pure, delta covers everything; the labeled rows already do.
     auto single = context(x, labeled, 4, 8, 1);
     std::mt19937_64 rng2(8);
@@ -236,12 +224,12 @@ TEST_CASE("probcover picks what float64 brute force picks, for a given delta and
     reference_kmeans(m, 1, rng2, 300, 1e-4);
     std::vector<std::int64_t> want;
     random_fill(want, m.size() - labeled.size(), 4, rng2);
-    CHECK(plugins.make("probcover")->query(single) == to_pool(want, single));
+    CHECK(quarry::testing::make_strategy("probcover")->query(single) == to_pool(want, single));
     // Duplicates: a point and its copy cover the same ball; the lower index is picked.
     const auto dup = torch::cat({x.narrow(0, 0, 20), x.narrow(0, 0, 20)});
     auto twins = context(dup, {}, 3, 4);
     std::mt19937_64 rng3(4);
-    CHECK(plugins.make("probcover", {{"delta", 1.0}, {"normalize", false}})->query(twins) ==
+    CHECK(quarry::testing::make_strategy("probcover", {{"delta", 1.0}, {"normalize", false}})->query(twins) ==
           to_pool(reference_probcover(rows_of(dup, twins), 0, 3, 1.0, rng3), twins));
   }
 }

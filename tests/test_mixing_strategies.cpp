@@ -12,6 +12,7 @@
 #include "core/host/plugin_host.hpp"
 #include "fixed_context.hpp"
 #include "paths.hpp"
+#include "support.hpp"
 #include "quarry/selection.hpp"
 #include "reference_kmeans.hpp"
 
@@ -20,17 +21,6 @@ using namespace quarry::testing::reference;
 using quarry::testing::FixedPoolContext;
 
 namespace {
-
-struct Plugins {
-  quarry::testing::SilentLogger log;
-  PluginHost host{log};
-  Plugins() { host.load_directory(quarry::testing::plugin_dir()); }
-  std::shared_ptr<Strategy> make(const std::string& name, const std::map<std::string, ParamValue>& values = {}) {
-    Params p("strategy '" + name + "'");
-    for (const auto& [k, v] : values) p.set(k, v);
-    return host.make_strategy(name, std::move(p));
-  }
-};
 
 struct Setup {
   torch::Tensor features, weight, bias;
@@ -188,7 +178,6 @@ std::vector<std::int64_t> to_pool(const std::vector<std::int64_t>& positions, co
 }  // namespace
 
 TEST_CASE("dropquery picks what float64 brute force picks for the same draws") {
-  Plugins plugins;
   const auto s = setup(120, 8, 3, 31, 0.5);
   const auto w = to_matrix(s.weight);
   const auto b = to_matrix(s.bias.unsqueeze(0))[0];
@@ -198,17 +187,17 @@ TEST_CASE("dropquery picks what float64 brute force picks for the same draws") {
     std::mt19937_64 rng(12);
     const auto& cand = ctx.candidates();
     const auto want = to_pool(reference_dropquery(rows(s.features, cand), w, b, k, 3, 0.75, rng), cand);
-    CHECK(plugins.make("dropquery")->query(ctx) == want);
+    CHECK(quarry::testing::make_strategy("dropquery")->query(ctx) == want);
   }
   SUBCASE("k >= candidates, one class, duplicates, no head") {
     auto all = context(s, {}, 500, 1);
     all.set_candidates({3, 4, 5});
-    CHECK(plugins.make("dropquery")->query(all) == std::vector<std::int64_t>{3, 4, 5});
+    CHECK(quarry::testing::make_strategy("dropquery")->query(all) == std::vector<std::int64_t>{3, 4, 5});
     auto one = setup(40, 4, 1, 2);  // one class: no prediction can change; every pick is drawn
     auto single = context(one, {}, 4, 3);
     std::mt19937_64 rng(3);
     const auto& cand = single.candidates();
-    CHECK(plugins.make("dropquery")->query(single) ==
+    CHECK(quarry::testing::make_strategy("dropquery")->query(single) ==
           to_pool(reference_dropquery(rows(one.features, cand), to_matrix(one.weight),
                                       to_matrix(one.bias.unsqueeze(0))[0], 4, 3, 0.75, rng),
                   cand));
@@ -216,19 +205,18 @@ TEST_CASE("dropquery picks what float64 brute force picks for the same draws") {
     dup.features = s.features.narrow(0, 0, 30).repeat({2, 1});
     auto twins = context(dup, {}, 5, 8);
     std::mt19937_64 rng2(8);
-    CHECK(plugins.make("dropquery")->query(twins) ==
+    CHECK(quarry::testing::make_strategy("dropquery")->query(twins) ==
           to_pool(reference_dropquery(rows(dup.features, twins.candidates()), w, b, 5, 3, 0.75, rng2),
                   twins.candidates()));
     FixedPoolContext::Pool pool;
     pool.features = s.features;
     pool.num_classes = 3;
     FixedPoolContext headless(pool, {}, 3, 1);
-    CHECK_THROWS_WITH_AS(plugins.make("dropquery")->query(headless), doctest::Contains("classifier head"), Error);
+    CHECK_THROWS_WITH_AS(quarry::testing::make_strategy("dropquery")->query(headless), doctest::Contains("classifier head"), Error);
   }
 }
 
 TEST_CASE("alfamix picks what float64 brute force picks: anchors from the labeled pool's labels") {
-  Plugins plugins;
   const auto s = setup(150, 6, 4, 41, 0.7);
   const auto w = to_matrix(s.weight);
   const auto b = to_matrix(s.bias.unsqueeze(0))[0];
@@ -245,23 +233,23 @@ TEST_CASE("alfamix picks what float64 brute force picks: anchors from the labele
       const auto want = to_pool(reference_alfamix(rows(s.features, cand), rows(s.features, labeled), labeled_y, w, b,
                                                   k, eps_scale, rng),
                                 cand);
-      CHECK(plugins.make("alfamix", {{"eps_scale", eps_scale}})->query(ctx) == want);
+      CHECK(quarry::testing::make_strategy("alfamix", {{"eps_scale", eps_scale}})->query(ctx) == want);
     }
   }
   SUBCASE("no labels: uniform draws; k >= candidates; no labels in the context: an error") {
     auto none = context(s, {}, 4, 5);
     std::mt19937_64 rng(5);
-    CHECK(plugins.make("alfamix")->query(none) ==
+    CHECK(quarry::testing::make_strategy("alfamix")->query(none) ==
           to_pool(reference_diverse(rows(s.features, none.candidates()), {}, 4, rng), none.candidates()));
     auto all = context(s, labeled, 1000, 1);
     all.set_candidates({10, 11});
-    CHECK(plugins.make("alfamix")->query(all) == std::vector<std::int64_t>{10, 11});
+    CHECK(quarry::testing::make_strategy("alfamix")->query(all) == std::vector<std::int64_t>{10, 11});
     FixedPoolContext::Pool pool;
     pool.features = s.features;
     pool.head_weight = s.weight;
     pool.head_bias = s.bias;
     pool.num_classes = 4;
     FixedPoolContext unlabeled(pool, labeled, 3, 1);
-    CHECK_THROWS_WITH_AS(plugins.make("alfamix")->query(unlabeled), doctest::Contains("labels"), Error);
+    CHECK_THROWS_WITH_AS(quarry::testing::make_strategy("alfamix")->query(unlabeled), doctest::Contains("labels"), Error);
   }
 }
