@@ -76,7 +76,8 @@ def augment(x, g):
     v = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
     contrast = torch.empty(n, 1, 1, 1).uniform_(0.6, 1.4, generator=g)
     bright = torch.empty(n, 1, 1, 1).uniform_(-0.2, 0.2, generator=g)
-    v = ((v - v.mean(dim=(2, 3), keepdim=True)) * contrast + v.mean(dim=(2, 3), keepdim=True) + bright).clamp(0, 1)
+    mean = v.mean(dim=(2, 3), keepdim=True)
+    v = ((v - mean) * contrast + mean + bright).clamp(0, 1)
     return (v - MEAN) / STD
 
 
@@ -105,6 +106,8 @@ def main():
     params = list(enc.parameters()) + list(proj.parameters())
     opt = torch.optim.SGD(params, lr=0.3, momentum=0.9, weight_decay=1e-4)
     steps = a.epochs * (len(images) // a.batch)
+    if steps == 0:
+        ap.error(f"no training step: --epochs {a.epochs} with {len(images)} images at --batch {a.batch}")
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.3, total_steps=steps, pct_start=0.1)
     start, step = time.time(), 0
     for epoch in range(a.epochs):
