@@ -5,7 +5,7 @@
 // Computes, for every candidate x, the mutual information between its label and the weights,
 // estimated from S = mc_samples stochastic passes p_s = p(y | x, w_s):
 //   I(y; w | x) = H[ mean_s p_s ] - mean_s H[ p_s ],   H[p] = -sum_c p_c log p_c (0 log 0 = 0),
-// in float32 (xlogy: one pass per entropy), and returns the k candidates with the largest I (ties: the lower candidate
+// on the CPU in one pass over the samples (float32 logs, float64 sums), and returns the k candidates with the largest I (ties: the lower candidate
 // position, i.e. the lower pool index). Parameters: mc_samples (20, as Gal et al. 2017),
 // memory_mb (0 = the run's budget).
 //
@@ -18,7 +18,11 @@
 // probability minus the mean entropy) over one materialised N x S x C tensor; Quarry asks for
 // the samples a chunk of candidates at a time, so the S x N x C tensor never has to fit at once.
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
 
+#include <ATen/Parallel.h>
 #include <quarry/quarry.hpp>
 
 namespace {
@@ -44,10 +48,43 @@ class Bald : public quarry::Strategy {
     return quarry::top_k(scores, candidates, ctx.query_size());
   }
 
-  /// H[mean_s p_s] - mean_s H[p_s] for each row of an S x N x C tensor.
-  static torch::Tensor mutual_information(const torch::Tensor& p) {
-    const auto entropy = [](const torch::Tensor& q) { return -torch::xlogy(q, q).sum(-1); };
-    return (entropy(p.mean(0)) - entropy(p).mean(0)).to(torch::kFloat64);
+  /// H[mean_s p_s] - mean_s H[p_s] for each row of an S x N x C tensor (N float64).
+  /// On the CPU one pass over the samples: per row, the mean and the entropies accumulate in
+  /// float64 (logs of the float32 samples in float32, 0 log 0 = 0), rows in parallel; each row's
+  /// score depends only on its own samples, so equal rows score equally wherever they sit.
+  static torch::Tensor mutual_information(const torch::Tensor& p_in) {
+    if (!p_in.device().is_cpu()) {
+      const auto entropy = [](const torch::Tensor& q) { return -torch::xlogy(q, q).sum(-1); };
+      return (entropy(p_in.mean(0)) - entropy(p_in).mean(0)).to(torch::kFloat64);
+    }
+    const auto p = p_in.contiguous();
+    const auto s = p.size(0), n = p.size(1), c = p.size(2);
+    auto out = torch::empty({n}, torch::kFloat64);
+    const float* in = p.data_ptr<float>();
+    double* o = out.data_ptr<double>();
+    at::parallel_for(0, n, 64, [&](std::int64_t begin, std::int64_t end) {
+      std::vector<double> mean(static_cast<std::size_t>(c));
+      for (auto i = begin; i < end; ++i) {
+        std::fill(mean.begin(), mean.end(), 0.0);
+        double plogp = 0;
+        for (std::int64_t t = 0; t < s; ++t) {
+          const float* row = in + (t * n + i) * c;
+          for (std::int64_t j = 0; j < c; ++j) {
+            const float v = row[j];
+            mean[static_cast<std::size_t>(j)] += v;
+            if (v > 0) plogp += v * std::log(v);
+            else if (v != 0) plogp += std::numeric_limits<double>::quiet_NaN();  // not a probability
+          }
+        }
+        double mean_plogp = 0;
+        for (std::int64_t j = 0; j < c; ++j) {
+          const double m = mean[static_cast<std::size_t>(j)] / static_cast<double>(s);
+          if (m > 0) mean_plogp += m * std::log(m);
+        }
+        o[i] = -mean_plogp + plogp / static_cast<double>(s);
+      }
+    });
+    return out;
   }
 
  private:

@@ -111,7 +111,9 @@ class BatchBald : public quarry::Strategy {
     for (std::int64_t a = 0; a < n; a += chunk) {
       const auto len = std::min(chunk, n - a);
       auto q = torch::mm(rt, flat.narrow(1, a * c, len * c)).view({m, len, c});  // r_m(y) per candidate
-      const auto h = torch::xlogy(q, q).sum(2).neg_();                            // M x len: H(r_m)
+      // q log q with 0 log 0 = 0: the vectorised log of max(q, FLT_MIN) (xlogy is scalar on the CPU).
+      auto lg = q.clamp_min(std::numeric_limits<float>::min()).log_().mul_(q);
+      const auto h = lg.sum(2).neg_();                                              // M x len: H(r_m)
       out.narrow(0, a, len).copy_(torch::mv(h.t(), v));
     }
     return out;
