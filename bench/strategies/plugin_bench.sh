@@ -61,16 +61,20 @@ done
 "$python" - "$results" <<'PY'
 import json, sys
 def mb(b): return f"{b / 2**20:.1f} MB"
-print(f"{'case':<26} {'Quarry':>9} {'Q peak':>10} {'reference':>10} {'ref peak':>10} {'speed-up':>9} {'same picks':>10}  load")
+print("time: wall seconds (CPU seconds of all threads); speed-up: reference / Quarry, wall (CPU)")
+print(f"{'case':<26} {'Quarry':>17} {'Q peak':>10} {'reference':>17} {'ref peak':>10} {'speed-up':>13} {'same picks':>10}  load")
 for line in open(sys.argv[1]):
     name, q, r, x, load = line.rstrip("\n").split("|")
     q, r, x = json.loads(q), json.loads(r), json.loads(x)
+    qt = f"{q['time_s']:.3f}s ({q['cpu_s']:.2f}s)"
     if "skipped" in r:
-        print(f"{name:<26} {q['time_s']:>8.3f}s {mb(q['peak_bytes']):>10}   reference skipped: {r['skipped']}  {load}")
+        print(f"{name:<26} {qt:>17} {mb(q['peak_bytes']):>10}   reference skipped: {r['skipped']}  {load}")
         continue
     same = len(set(q["picks"]) & set(r["picks"]))
-    print(f"{name:<26} {q['time_s']:>8.3f}s {mb(q['peak_bytes']):>10} {r['time_s']:>9.2f}s {mb(r['peak_bytes']):>10}"
-          f" {r['time_s'] / q['time_s']:>8.1f}x {same:>6}/{len(q['picks'])}  {load}")
+    rt = f"{r['time_s']:.2f}s ({r['cpu_s']:.2f}s)"
+    speed = f"{r['time_s'] / q['time_s']:.1f}x ({r['cpu_s'] / max(q['cpu_s'], 1e-9):.1f}x)"
+    print(f"{name:<26} {qt:>17} {mb(q['peak_bytes']):>10} {rt:>17} {mb(r['peak_bytes']):>10}"
+          f" {speed:>13} {same:>6}/{len(q['picks'])}  {load}")
     if "greedy" in r:
         print(f"{'':<26} reference: {r['edges']:,} directed edges, {r['greedy']} greedy picks before the random fill")
     if "picks" in x:
