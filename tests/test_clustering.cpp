@@ -137,6 +137,31 @@ TEST_CASE("radius_graph: every pair closer than delta, self included, the same f
   CHECK_THROWS_WITH_AS(radius_graph(x, 0.0, 1 << 20), doctest::Contains("delta"), Error);
 }
 
+TEST_CASE("radius_graph: pairs at delta are decided by their float64 distance, not the matmul form's rounding") {
+  // Rows far from the origin and close to each other: ||x||^2 ~ 1e6, so the float32 matmul form
+  // ||x||^2 + ||y||^2 - 2 x.y errs by ~0.1, far more than the squared distances (~0.01-1).
+  auto x = blobs(60, 8, 3, 11) * 0.1 + 1000;
+  const auto m = to_matrix(x);
+  std::vector<double> all;
+  for (std::size_t i = 0; i < m.size(); ++i)
+    for (std::size_t j = i + 1; j < m.size(); ++j) all.push_back(sq_dist(m[i], m[j]));
+  std::sort(all.begin(), all.end());
+  for (const double q : {0.2, 0.5, 0.8}) {
+    // Just above one pair's float64 squared distance: that pair is an edge, by a relative 1e-9.
+    const double delta = std::sqrt(all[static_cast<std::size_t>(q * static_cast<double>(all.size()))] * (1 + 1e-9));
+    for (const std::int64_t budget : {std::int64_t{1} << 30, std::int64_t{2000}}) {
+      const auto g = radius_graph(x, delta, budget);
+      for (std::int64_t i = 0; i < 60; ++i) {
+        std::vector<std::int64_t> want;
+        for (std::int64_t j = 0; j < 60; ++j)
+          if (j == i || sq_dist(m[i], m[j]) < delta * delta) want.push_back(j);
+        const std::vector<std::int64_t> got(g.neighbours.begin() + g.offsets[i], g.neighbours.begin() + g.offsets[i + 1]);
+        CHECK(got == want);
+      }
+    }
+  }
+}
+
 TEST_CASE("distance_to_other_label: the nearest row of another label, +inf with one label") {
   const auto x = blobs(90, 6, 3, 4);
   std::vector<std::int64_t> labels;

@@ -9,6 +9,8 @@
 // labeled.npy, the N candidates the rows of features_N.npy; predict_samples gives mc_N_C.npy
 // (S x N x C), classify the linear head head_C.npy. Peak memory: the RSS high-water mark
 // (reset through /proc/self/clear_refs) above the RSS just before the query.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -192,14 +194,21 @@ int time_case(int argc, char** argv) {
   }
   { std::ofstream("/proc/self/clear_refs") << "5"; }
   const auto rss_before = status_bytes("VmRSS:");
+  const auto cpu = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  const double c0 = cpu();
   const auto t0 = std::chrono::steady_clock::now();
   const auto picked = strategy->query(ctx);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu_seconds = cpu() - c0;
   const auto peak = status_bytes("VmHWM:") - rss_before;
   std::string picks;
   for (const auto p : picked) picks += (picks.empty() ? "" : ", ") + std::to_string(p - kLabeled);
-  std::printf("{\"time_s\": %.4f, \"peak_bytes\": %ld, \"picks\": [%s]}\n", seconds, static_cast<long>(peak),
-              picks.c_str());
+  std::printf("{\"time_s\": %.4f, \"cpu_s\": %.4f, \"peak_bytes\": %ld, \"picks\": [%s]}\n", seconds, cpu_seconds,
+              static_cast<long>(peak), picks.c_str());
   return 0;
 }
 

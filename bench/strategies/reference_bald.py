@@ -6,7 +6,7 @@ from reference_io import run
 
 
 def query(inputs, k, params, warm):
-    probs = torch.from_numpy(inputs.mc()[:500] if warm else inputs.mc())  # loading is the model's part
+    probs = torch.from_numpy(inputs.mc()[:500] if warm else inputs.mc())  # the model outputs, loaded before timing
     return bald(probs, k)
 
 

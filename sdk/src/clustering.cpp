@@ -79,6 +79,20 @@ torch::Tensor nearest_centre(const torch::Tensor& x, const torch::Tensor& x_sq, 
   return best_at;
 }
 
+// ||a - b||^2 in float32, by differences, in eight lanes (a fixed order).
+inline float row_sq_distance(const float* a, const float* b, std::int64_t dim) {
+  float s[8] = {};
+  std::int64_t d = 0;
+  for (; d + 8 <= dim; d += 8)
+    for (int l = 0; l < 8; ++l) {
+      const float e = a[d + l] - b[d + l];
+      s[l] += e * e;
+    }
+  float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; d < dim; ++d) total += (a[d] - b[d]) * (a[d] - b[d]);
+  return total;
+}
+
 // ||x_i - c||^2 for every row, by differences (exactly 0 for a duplicate of c).
 void sq_distances_to_row(const torch::Tensor& x, std::int64_t j, torch::Tensor& out, std::int64_t budget) {
   const auto n = x.size(0);
@@ -88,19 +102,7 @@ void sq_distances_to_row(const torch::Tensor& x, std::int64_t j, torch::Tensor& 
     const float* c = p + j * dim;
     float* o = out.data_ptr<float>();
     at::parallel_for(0, n, 256, [&](std::int64_t begin, std::int64_t end) {
-      for (auto i = begin; i < end; ++i) {
-        const float* xi = p + i * dim;
-        float s[8] = {};
-        std::int64_t d = 0;
-        for (; d + 8 <= dim; d += 8)
-          for (int l = 0; l < 8; ++l) {
-            const float e = xi[d + l] - c[d + l];
-            s[l] += e * e;
-          }
-        float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-        for (; d < dim; ++d) total += (xi[d] - c[d]) * (xi[d] - c[d]);
-        o[i] = total;
-      }
+      for (auto i = begin; i < end; ++i) o[i] = row_sq_distance(p + i * dim, c, dim);
     });
     return;
   }
@@ -122,14 +124,47 @@ std::vector<std::int64_t> kmeanspp_seeds(const torch::Tensor& x, std::int64_t k,
   auto nearest = torch::full({n}, std::numeric_limits<float>::infinity(), x.options());
   auto d = torch::empty({n}, x.options());
   std::vector<double> cumulative(static_cast<std::size_t>(n));
+  // CPU: rows whose nearest seed is far from the new one are skipped (triangle inequality):
+  // owner[i] is the seed (in draw order) row i is nearest to, seed_sq[c] the squared distance of
+  // seed c to the new seed; when seed_sq[owner] >= 4 nearest[i] (1 + 1e-3), the new seed is no
+  // nearer to row i than its own (the 1e-3 covers the float32 rounding of both distances), so
+  // nearest[i] is what the full pass would leave, bit for bit.
+  const bool cpu = x.device().is_cpu();
+  std::vector<std::int32_t> owner(cpu ? static_cast<std::size_t>(n) : 0, -1);
+  std::vector<float> seed_sq;
+  const float* px = cpu ? x.data_ptr<float>() : nullptr;
+  const auto dim = x.size(1);
   std::int64_t j = uniform_index(rng, n);
   while (true) {
     seeds.push_back(j);
     chosen[static_cast<std::size_t>(j)] = 1;
     if (static_cast<std::int64_t>(seeds.size()) == k) break;
-    sq_distances_to_row(x, j, d, budget);
-    torch::minimum_out(nearest, nearest, d);
-    nearest.narrow(0, j, 1).zero_();
+    if (cpu) {
+      const auto t = static_cast<std::int64_t>(seeds.size()) - 1;
+      seed_sq.resize(static_cast<std::size_t>(t));
+      const float* xj = px + j * dim;
+      at::parallel_for(0, t, 512, [&](std::int64_t begin, std::int64_t end) {
+        for (auto c = begin; c < end; ++c) seed_sq[c] = row_sq_distance(px + seeds[c] * dim, xj, dim);
+      });
+      float* w = nearest.data_ptr<float>();
+      at::parallel_for(0, n, 1024, [&](std::int64_t begin, std::int64_t end) {
+        for (auto i = begin; i < end; ++i) {
+          const auto o = owner[i];
+          if (o >= 0 && seed_sq[o] >= 4.0f * w[i] * (1.0f + 1e-3f)) continue;
+          const float v = row_sq_distance(px + i * dim, xj, dim);
+          if (v < w[i] || o < 0) {
+            w[i] = std::min(w[i], v);
+            owner[i] = static_cast<std::int32_t>(t);
+          }
+        }
+      });
+      w[j] = 0;
+      owner[static_cast<std::size_t>(j)] = static_cast<std::int32_t>(t);
+    } else {
+      sq_distances_to_row(x, j, d, budget);
+      torch::minimum_out(nearest, nearest, d);
+      nearest.narrow(0, j, 1).zero_();
+    }
     const auto host = nearest.to(torch::kCPU);
     const float* w = host.data_ptr<float>();
     double total = 0;
@@ -146,6 +181,22 @@ std::vector<std::int64_t> kmeanspp_seeds(const torch::Tensor& x, std::int64_t k,
     }
   }
   return seeds;
+}
+
+// sums[assign[i]] += x[i] in float64, rows in ascending order for every feature (as index_add_
+// adds them, so the sums are bit for bit the same), the features split between threads.
+void cluster_sums_cpu(const torch::Tensor& x, const torch::Tensor& assign, torch::Tensor& sums) {
+  const auto n = x.size(0), dim = x.size(1);
+  const float* px = x.data_ptr<float>();
+  const std::int64_t* pa = assign.data_ptr<std::int64_t>();
+  double* ps = sums.data_ptr<double>();
+  at::parallel_for(0, dim, 16, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float* row = px + i * dim;
+      double* out = ps + pa[i] * dim;
+      for (auto d = begin; d < end; ++d) out[d] += static_cast<double>(row[d]);
+    }
+  });
 }
 
 std::vector<std::int64_t> to_vector(const torch::Tensor& t) {
@@ -180,9 +231,13 @@ KMeansResult kmeans(const torch::Tensor& rows, std::int64_t k, std::mt19937_64& 
     for (std::int64_t it = 1; it <= max_iter; ++it) {
       // Means in float64, a block of rows at a time.
       auto sums = torch::zeros({k, dim}, x.options().dtype(torch::kDouble));
-      for (std::int64_t r = 0; r < n; r += block) {
-        const auto nr = std::min(block, n - r);
-        sums.index_add_(0, assign.narrow(0, r, nr), x.narrow(0, r, nr).to(torch::kDouble));
+      if (x.device().is_cpu()) {
+        cluster_sums_cpu(x, assign, sums);
+      } else {
+        for (std::int64_t r = 0; r < n; r += block) {
+          const auto nr = std::min(block, n - r);
+          sums.index_add_(0, assign.narrow(0, r, nr), x.narrow(0, r, nr).to(torch::kDouble));
+        }
       }
       const auto counts = torch::bincount(assign, {}, k).to(torch::kDouble).unsqueeze(1);
       const auto moved = torch::where(counts > 0, sums / counts.clamp_min(1), centres.to(torch::kDouble));
@@ -342,6 +397,70 @@ torch::Tensor distance_to_other_label(const torch::Tensor& rows, const std::vect
   return out.sqrt_();
 }
 
+namespace {
+
+// The exact test of radius_graph: the squared distance summed in float64 from the float32 rows.
+double exact_sq_distance(const float* a, const float* b, std::int64_t dim) {
+  double s = 0;
+  for (std::int64_t d = 0; d < dim; ++d) {
+    const double e = static_cast<double>(a[d]) - static_cast<double>(b[d]);
+    s += e * e;
+  }
+  return s;
+}
+
+// The upper edges (j > i) of rows [r, r + nr) against columns [c, c + nc), from the block of
+// matmul-form squared distances `d` (nr x nc, on the CPU): per row its count, then the columns
+// in row order, ascending. A cell within `tol` x (||x_i||^2 + ||x_j||^2) of delta^2, where the
+// matmul form's rounding could decide, is recomputed exactly.
+struct EdgePiece {
+  std::vector<std::int64_t> count;  // nr
+  std::vector<std::int32_t> cols;
+};
+
+EdgePiece upper_edges(const torch::Tensor& d, const float* x, const float* x_sq, std::int64_t dim, std::int64_t r,
+                      std::int64_t nr, std::int64_t c, std::int64_t nc, double limit, double tol) {
+  constexpr std::int64_t kChunk = 16;  // rows per task
+  const auto chunks = (nr + kChunk - 1) / kChunk;
+  std::vector<std::vector<std::int32_t>> parts(static_cast<std::size_t>(chunks));
+  EdgePiece piece;
+  piece.count.assign(static_cast<std::size_t>(nr), 0);
+  const float* dp = d.data_ptr<float>();
+  // A per-row band from the largest squared norm: wider than the pair's own, never narrower.
+  float max_sq = 0;
+  for (std::int64_t j = c; j < c + nc; ++j) max_sq = std::max(max_sq, x_sq[j]);
+  at::parallel_for(0, chunks, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (auto q = begin; q < end; ++q) {
+      auto& out = parts[static_cast<std::size_t>(q)];
+      for (auto a = q * kChunk; a < std::min(nr, (q + 1) * kChunk); ++a) {
+        const auto i = r + a;
+        const float* row = dp + a * nc;
+        const auto first = std::max(c, i + 1);
+        const auto before = out.size();
+        const double band = tol * (static_cast<double>(x_sq[i]) + max_sq);
+        // Below `accept` an edge, at or above `reject` none, whatever the rounding; between, exact.
+        auto accept = static_cast<float>(limit - band), reject = static_cast<float>(limit + band);
+        if (static_cast<double>(accept) > limit - band) accept = std::nextafter(accept, -1.0f);
+        if (static_cast<double>(reject) < limit + band) reject = std::nextafter(reject, 2 * reject + 1.0f);
+        for (auto j = first; j < c + nc; ++j) {
+          const float v = row[j - c];
+          if (v >= reject) continue;
+          if (v < accept || exact_sq_distance(x + i * dim, x + j * dim, dim) < limit)
+            out.push_back(static_cast<std::int32_t>(j));
+        }
+        piece.count[static_cast<std::size_t>(a)] = static_cast<std::int64_t>(out.size() - before);
+      }
+    }
+  });
+  std::size_t total = 0;
+  for (const auto& p : parts) total += p.size();
+  piece.cols.reserve(total);
+  for (const auto& p : parts) piece.cols.insert(piece.cols.end(), p.begin(), p.end());
+  return piece;
+}
+
+}  // namespace
+
 RadiusGraph radius_graph(const torch::Tensor& rows, double delta, std::int64_t memory_budget_bytes) {
   constexpr const char* who = "radius_graph";
   check_rows(rows, who);
@@ -349,41 +468,71 @@ RadiusGraph radius_graph(const torch::Tensor& rows, double delta, std::int64_t m
   if (!(delta > 0) || !std::isfinite(delta))
     throw Error(std::string(who) + ": delta must be a positive finite distance, got " + std::to_string(delta));
   const auto n = rows.size(0);
+  if (n >= std::numeric_limits<std::int32_t>::max())
+    throw Error(std::string(who) + ": " + std::to_string(n) + " rows, more than 2^31 - 1");
   torch::NoGradGuard no_grad;
   const auto x = rows.contiguous();
   const auto x_sq = sq_norms(x);
-  const auto limit = static_cast<float>(delta * delta);
-  RadiusGraph g;
-  g.offsets.assign(static_cast<std::size_t>(n) + 1, 0);
-  const ClusterBlocks blk(n, n, memory_budget_bytes, 2);
+  const auto dim = x.size(1);
+  // The exact recomputation reads the rows on the CPU.
+  const auto host = x.to(torch::kCPU).contiguous();
+  const auto host_sq = x_sq.to(torch::kCPU, torch::kFloat).contiguous();
+  const double limit = delta * delta;
+  // Rounding of the matmul form, ||x||^2 + ||y||^2 - 2 x.y in float32 with D terms: at most about
+  // (2 D + 3) u (||x||^2 + ||y||^2) (u = 2^-24); twice that, as the band recomputed exactly.
+  const double tol = (4.0 * static_cast<double>(dim) + 16.0) * std::ldexp(1.0, -24);
+  // The matrix is symmetric: only blocks on and above the diagonal are computed, each pair once.
+  // Blocks of at most 128 MiB: as fast as larger ones (the products stay large), less memory.
+  const ClusterBlocks blk(n, n, std::min<std::int64_t>(memory_budget_bytes, std::int64_t{128} << 20), x.is_cuda() ? 2 : 1);
+  std::vector<std::int64_t> upper_count(static_cast<std::size_t>(n), 0);
+  std::vector<std::int32_t> upper;  // the j > i of every row i, in (i, j) order
   for (std::int64_t r = 0; r < n; r += blk.rows) {
     const auto nr = std::min(blk.rows, n - r);
-    std::vector<std::vector<std::int64_t>> pieces;  // per column block: (row, col) pairs, row-major
-    for (std::int64_t c = 0; c < n; c += blk.cols) {
+    std::vector<EdgePiece> pieces;  // per column block, ascending columns
+    for (std::int64_t c = r; c < n; c += blk.cols) {
       const auto nc = std::min(blk.cols, n - c);
-      auto d = sq_distance_block(x, x_sq, x, x_sq, r, nr, c, nc);
-      fill_diagonal(d, r, c, 0.0f);  // every row is its own neighbour
-      const auto pairs = torch::nonzero(d < limit).to(torch::kCPU).contiguous();
-      const auto* p = pairs.data_ptr<std::int64_t>();
-      std::vector<std::int64_t> flat(p, p + pairs.numel());
-      for (std::size_t e = 0; e < flat.size(); e += 2) {
-        flat[e] += r;
-        flat[e + 1] += c;
-      }
-      pieces.push_back(std::move(flat));
+      auto d = torch::addmm(x_sq.narrow(0, c, nc).unsqueeze(0), x.narrow(0, r, nr), x.narrow(0, c, nc).t(), 1, -2)
+                   .add_(x_sq.narrow(0, r, nr).unsqueeze(1));
+      if (!d.device().is_cpu()) d = d.to(torch::kCPU);
+      pieces.push_back(upper_edges(d.contiguous(), host.data_ptr<float>(), host_sq.data_ptr<float>(), dim, r, nr, c,
+                                   nc, limit, tol));
     }
-    // Merge the column blocks row by row: each piece is row-major with ascending columns, and
-    // pieces come in ascending column order.
+    // Merge the column blocks row by row.
     std::vector<std::size_t> cursor(pieces.size(), 0);
-    for (std::int64_t i = r; i < r + nr; ++i) {
+    for (std::int64_t a = 0; a < nr; ++a) {
+      std::int64_t count = 0;
       for (std::size_t b = 0; b < pieces.size(); ++b) {
-        auto& at = cursor[b];
-        while (at < pieces[b].size() && pieces[b][at] == i) {
-          g.neighbours.push_back(pieces[b][at + 1]);
-          at += 2;
-        }
+        const auto len = pieces[b].count[static_cast<std::size_t>(a)];
+        const auto from = pieces[b].cols.begin() + static_cast<std::ptrdiff_t>(cursor[b]);
+        upper.insert(upper.end(), from, from + len);
+        cursor[b] += static_cast<std::size_t>(len);
+        count += len;
       }
-      g.offsets[static_cast<std::size_t>(i) + 1] = static_cast<std::int64_t>(g.neighbours.size());
+      upper_count[static_cast<std::size_t>(r + a)] = count;
+    }
+  }
+  // CSR of the symmetric graph: row m holds its lower neighbours (i < m, written while row i is
+  // visited, so ascending), itself, then its upper neighbours (ascending).
+  std::vector<std::int64_t> degree(static_cast<std::size_t>(n), 1);
+  for (std::int64_t i = 0; i < n; ++i) degree[static_cast<std::size_t>(i)] += upper_count[static_cast<std::size_t>(i)];
+  for (const auto j : upper) ++degree[static_cast<std::size_t>(j)];
+  RadiusGraph g;
+  g.offsets.assign(static_cast<std::size_t>(n) + 1, 0);
+  for (std::int64_t i = 0; i < n; ++i)
+    g.offsets[static_cast<std::size_t>(i) + 1] = g.offsets[static_cast<std::size_t>(i)] + degree[static_cast<std::size_t>(i)];
+  g.neighbours.resize(static_cast<std::size_t>(g.offsets.back()));
+  std::vector<std::int64_t>& pos = degree;  // reused: each row's write cursor
+  std::copy(g.offsets.begin(), g.offsets.end() - 1, pos.begin());
+  std::int64_t* nb = g.neighbours.data();
+  std::size_t e = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    auto& pi = pos[static_cast<std::size_t>(i)];
+    nb[pi++] = i;
+    const auto end = e + static_cast<std::size_t>(upper_count[static_cast<std::size_t>(i)]);
+    for (; e < end; ++e) {
+      const auto j = upper[e];
+      nb[pi++] = j;
+      nb[pos[static_cast<std::size_t>(j)]++] = i;
     }
   }
   return g;

@@ -66,9 +66,15 @@ class AlfaMix : public quarry::Strategy {
     const auto direction = grad / grad.norm(2, 1, true).clamp_min(1e-30);  // g / ||g||
 
     std::vector<char> flag(static_cast<std::size_t>(n), 0);
+    // Buffers reused by every anchor: the mix (N x D) and the distances to the anchor.
+    auto mix = torch::empty_like(z);
+    auto dist = torch::empty({n, 1}, z.options());
     for (const auto& anchor : anchors(ctx)) {
       const auto a = anchor.to(z.device()).unsqueeze(0);
-      const auto mix = z + direction * ((a - z).norm(2, 1, true) * eps);
+      torch::sub_out(mix, a, z);
+      at::norm_out(dist, mix, 2, {1}, true);
+      dist.mul_(eps);
+      torch::addcmul_out(mix, z, direction, dist);  // z + g / ||g|| * eps ||a - z||
       const auto changed = (ctx.classify(mix).argmax(1) != y_star).to(torch::kCPU);
       const auto* c = changed.data_ptr<bool>();
       for (std::int64_t i = 0; i < n; ++i) flag[i] = flag[i] || c[i];

@@ -83,9 +83,12 @@ struct RadiusGraph {
 };
 
 /// The delta-ball graph (ProbCover, Yehuda et al. 2022): an edge i -> j for every pair with
-/// ||x_i - x_j|| < delta, i.e. float32 squared distance < delta^2; symmetric, and every row is its
-/// own neighbour (i -> i) for delta > 0. Temporaries stay under memory_budget_bytes; the graph
-/// itself is as large as it is (8 bytes per edge).
+/// ||x_i - x_j||^2 < delta^2, the squared distance summed in float64 from the float32 rows (so the
+/// graph does not depend on blocking, BLAS or device); symmetric, and every row is its own
+/// neighbour (i -> i) for delta > 0. Only the blocks on and above the diagonal of the matmul form
+/// are computed (each pair once); a pair whose matmul-form distance lies within its rounding bound
+/// of delta^2 is recomputed exactly. Temporaries stay under memory_budget_bytes; the graph itself
+/// is as large as it is (8 bytes per edge; 2 more per edge while it is built). At most 2^31 - 1 rows.
 RadiusGraph radius_graph(const torch::Tensor& rows, double delta, std::int64_t memory_budget_bytes);
 
 }  // namespace quarry
