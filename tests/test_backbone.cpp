@@ -8,9 +8,16 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
+#include "core/al/loop.hpp"
+#include "core/al/run_record.hpp"
 #include "core/data/backbone.hpp"
 #include "core/pipeline/pipeline.hpp"
+#include "core/report/data.hpp"
+#include "core/report/reuse_table.hpp"
+#include "core/reuse/reuse.hpp"
+#include "core/store/store.hpp"
 #include "core/training/experiment.hpp"
 #include "process.hpp"
 #include "quarry/error.hpp"
@@ -279,4 +286,70 @@ TEST_CASE("backbone: the fine-tuned model trains the backbone's own tensors") {
     }
   REQUIRE(first.defined());
   CHECK_FALSE(torch::equal(first, before));
+}
+
+namespace {
+// backbone_pipeline's data, protocol and loop without the [backbone]: a scratch small CNN on the images.
+std::string scratch_pipeline(const fs::path& dir, const fs::path& backbone) {
+  auto text = backbone_pipeline(dir, backbone, false);
+  const auto from = text.find("[backbone]"), to = text.find("[model]");
+  REQUIRE(from != std::string::npos);
+  text.replace(from, to - from, "");
+  const std::string linear = "name = \"linear\"";
+  text.replace(text.find(linear), linear.size(), "name = \"small_cnn\"\nwidth = 8\nfeature_dim = 16");
+  return text;
+}
+}  // namespace
+
+TEST_CASE("backbone: pools reused across backbones, scratch CNN <-> frozen backbone + linear head, in the reuse table") {
+  const auto python = matching_python();
+  if (python.empty()) return;
+  TempDir t;
+  run_python(python, kExport, t.path());
+  const auto bb = t.path() / "backbone.pt";
+  std::ofstream(t.path() / "frozen.toml") << backbone_pipeline(t.path(), bb, false);
+  std::ofstream(t.path() / "scratch.toml") << scratch_pipeline(t.path(), bb);
+  const auto frozen = load_pipeline((t.path() / "frozen.toml").string(), {}, &host());
+  const auto scratch = load_pipeline((t.path() / "scratch.toml").string(), {}, &host());
+  REQUIRE_FALSE(scratch.backbone.enabled);
+  CHECK(model_label(frozen) == "linear on backbone (frozen)");
+  CHECK(model_label(scratch) == "small_cnn");
+  Store store(fs::path(frozen.results) / "quarry.db");
+  const auto with_backbone = run_active_learning(frozen, 0, 1, host(), store);
+  const auto with_cnn = run_active_learning(scratch, 0, 1, host(), store);
+  CaptureLogger log;
+  ReuseRequest onto_cnn;
+  onto_cnn.pipeline = (t.path() / "scratch.toml").string();
+  onto_cnn.pools = {with_backbone.run_id + "@18"};
+  ReuseRequest onto_backbone;
+  onto_backbone.pipeline = (t.path() / "frozen.toml").string();
+  onto_backbone.pools = {with_cnn.run_id + "@18"};
+  const auto a = reuse_pools(onto_cnn, host(), log);
+  const auto b = reuse_pools(onto_backbone, host(), log);
+  REQUIRE(a.size() == 1);
+  REQUIRE(b.size() == 1);
+  CHECK(store.find_run(a[0])->model == "small_cnn");
+  CHECK(store.find_run(b[0])->model == "linear on backbone (frozen)");
+  // Each reuse run trained on exactly the 18 images the other model's run had labeled.
+  for (const auto& [reuse, source] : {std::pair{a[0], with_backbone.run_id}, std::pair{b[0], with_cnn.run_id}}) {
+    const auto got = store.acquired(reuse), want = store.acquired(source);
+    REQUIRE(got.size() == 18);
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].train_index == want[i].train_index);
+    CHECK(store.cycles(reuse).at(0).test_accuracy > 0);
+  }
+  const auto data = report::load({frozen.results}, {"bb"});
+  const auto rows = report::reuse_table(data);
+  REQUIRE(rows.size() == 2);
+  std::set<std::pair<std::string, std::string>> pairs;
+  for (const auto& r : rows) {
+    pairs.insert({r.source_model, r.model});
+    CHECK(r.size == 18);
+    CHECK(r.strategy == "margin");
+    CHECK(r.source.n == 1);
+    CHECK(r.reuse.n == 1);
+  }
+  CHECK(pairs == std::set<std::pair<std::string, std::string>>{{"linear on backbone (frozen)", "small_cnn"},
+                                                               {"small_cnn", "linear on backbone (frozen)"}});
+  CHECK(report::reuse_markdown(rows).find("pools collected with small_cnn, trained with linear on backbone (frozen)") !=
+        std::string::npos);
 }

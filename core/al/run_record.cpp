@@ -21,6 +21,12 @@ std::string new_run_id(const std::string& study, const std::string& what, std::i
 
 std::string hp_label(const TrainConfig& train) { return fmt::format("lr={:g} wd={:g}", train.lr, train.weight_decay); }
 
+std::string model_label(const Pipeline& p) {
+  if (!p.backbone.enabled) return p.model.name;
+  return fmt::format("{} on {} ({})", p.model.name, fs::path(p.backbone.file).stem().string(),
+                     p.backbone.finetune ? "fine-tuned" : "frozen");
+}
+
 RunRecord new_run_record(const Pipeline& p, const std::string& kind, const std::string& what, std::int64_t seed,
                          const std::string& id) {
   RunRecord r;
@@ -29,7 +35,7 @@ RunRecord new_run_record(const Pipeline& p, const std::string& kind, const std::
   r.kind = kind;
   r.seed = seed;
   r.dataset = p.dataset.name;
-  r.model = p.model.name;
+  r.model = model_label(p);
   r.status = "running";
   r.pipeline = p.resolved_toml;
   r.hp_label = hp_label(p.train);

@@ -17,8 +17,13 @@ std::string new_run_id(const std::string& study, const std::string& what, std::i
 /// "lr=0.01 wd=0.0005": the label a run's training setting gets in tables.
 std::string hp_label(const TrainConfig& train);
 
+/// The model as tables name it: the [model] name, and with a [backbone] the backbone file's stem
+/// and how it is used, e.g. "linear on fmnist_simclr (frozen)" or "mlp on vit_s16 (fine-tuned)",
+/// so a pool reused across backbones shows which network collected it and which trained on it.
+std::string model_label(const Pipeline& p);
+
 /// A new run of pipeline `p`: kind "al" | "reuse" | "tune", status "running", the resolved
-/// pipeline, hp_label(p.train). `id` empty: new_run_id(p.name, what, seed).
+/// pipeline, hp_label(p.train), model_label(p). `id` empty: new_run_id(p.name, what, seed).
 RunRecord new_run_record(const Pipeline& p, const std::string& kind, const std::string& what, std::int64_t seed,
                          const std::string& id = "");
 

@@ -14,16 +14,47 @@
 namespace quarry {
 
 namespace {
+bool plain_cpu_float(const torch::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+}
+
 // One step of torch::optim::SGD's update (dampening 0), op for op, on gradients a model wrote
 // itself (Model::loss_and_gradients): the same weights as opt.step(), without its per-parameter
-// state lookups and copies. `buffers` starts empty and holds the momentum buffers.
+// state lookups and copies. `buffers` starts empty and holds the momentum buffers. On the CPU
+// each parameter is one loop over its elements (weight decay, momentum, Nesterov, the update)
+// instead of four LibTorch calls: a small head's step is mostly such calls.
 void sgd_step(const std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& buffers, const TrainConfig& cfg,
               double lr) {
   torch::NoGradGuard ng;
   if (buffers.size() != params.size()) buffers.assign(params.size(), torch::Tensor());
   for (std::size_t i = 0; i < params.size(); ++i) {
-    auto g = params[i].grad();  // fresh each step, so updated in place
+    auto g = params[i].grad();  // written by the model each step, so updated in place
     if (!g.defined()) continue;
+    if (plain_cpu_float(params[i]) && plain_cpu_float(g)) {
+      // One branch-free loop per case, so the compiler vectorises each. The gradient itself is
+      // not written back (the model writes a new one every step).
+      const auto n = g.numel();
+      float* p = params[i].data_ptr<float>();
+      const float* gr = g.data_ptr<float>();
+      const auto wd = static_cast<float>(cfg.weight_decay), mom = static_cast<float>(cfg.momentum);
+      const auto minus_lr = static_cast<float>(-lr);
+      if (cfg.momentum == 0) {
+        for (std::int64_t j = 0; j < n; ++j) p[j] += minus_lr * (gr[j] + wd * p[j]);
+        continue;
+      }
+      const bool first = !buffers[i].defined();
+      if (first) buffers[i] = torch::empty_like(g);
+      float* buf = buffers[i].data_ptr<float>();
+      if (first)
+        for (std::int64_t j = 0; j < n; ++j) buf[j] = gr[j] + wd * p[j];
+      else
+        for (std::int64_t j = 0; j < n; ++j) buf[j] = buf[j] * mom + (gr[j] + wd * p[j]);
+      if (cfg.nesterov)
+        for (std::int64_t j = 0; j < n; ++j) p[j] += minus_lr * ((gr[j] + wd * p[j]) + mom * buf[j]);
+      else
+        for (std::int64_t j = 0; j < n; ++j) p[j] += minus_lr * buf[j];
+      continue;
+    }
     if (cfg.weight_decay != 0) g.add_(params[i], cfg.weight_decay);
     if (cfg.momentum != 0) {
       if (!buffers[i].defined())
@@ -79,6 +110,7 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
   bool fast = autocast == at::kFloat;     // until the model declines loss_and_gradients
   const auto params = model.parameters();
   std::vector<torch::Tensor> momentum_buffers;  // of the fast path's sgd_step
+  torch::Tensor batch_x, batch_y, last_x, last_y;  // CPU feature batches: full ones, a shorter last one
   model.train(true);
   std::unique_ptr<Progress> progress;
   if (log) progress = std::make_unique<Progress>(*log, "  training on " + std::to_string(n) + " labels, epoch", cfg.epochs, 10.0);
@@ -86,10 +118,14 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
     const double lr = warmup_cosine(cfg, epoch);
     for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
     auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+    double loss_sum_cpu = 0;  // the CPU's running sum: no tensor op per step
     auto batches = epoch_batches(n, cfg, gen);
-    // Feature vectors: the epoch's rows gathered once, each batch a view of them.
+    // Feature vectors: on the CPU each batch's rows are gathered into a buffer kept from step to
+    // step (small enough to stay in cache for the step's products: gathering the whole epoch
+    // first wrote and re-read every row once more through memory, a fifth of a linear head's
+    // training); elsewhere the epoch's rows are gathered once, each batch a view of them.
     torch::Tensor epoch_x, epoch_y;
-    if (features) {
+    if (features && !device.is_cpu()) {
       const auto order = torch::cat(batches).to(device);
       epoch_x = images.index_select(0, order);
       epoch_y = labels.index_select(0, order);
@@ -97,7 +133,16 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
     std::int64_t offset = 0;
     for (auto& pos : batches) {
       torch::Tensor x, y;
-      if (features) {
+      if (features && device.is_cpu()) {
+        auto& bx = pos.size(0) == cfg.batch_size ? batch_x : last_x;
+        auto& by = pos.size(0) == cfg.batch_size ? batch_y : last_y;
+        if (!bx.defined() || bx.size(0) != pos.size(0)) {
+          bx = torch::empty({pos.size(0), images.size(1)}, images.options());
+          by = torch::empty({pos.size(0)}, labels.options());
+        }
+        x = at::index_select_out(bx, images, 0, pos);
+        y = at::index_select_out(by, labels, 0, pos);
+      } else if (features) {
         x = epoch_x.narrow(0, offset, pos.size(0));
         y = epoch_y.narrow(0, offset, pos.size(0));
         offset += pos.size(0);
@@ -124,9 +169,13 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
         // still counts: only a non-finite loss is divergence, not an overflowed gradient.
         scaler.step(opt, params);
       }
-      loss_sum += loss.detach().to(torch::kFloat64);
+      if (device.is_cpu())
+        loss_sum_cpu += loss.item<double>();
+      else
+        loss_sum += loss.detach().to(torch::kFloat64);
     }
-    const double mean_loss = loss_sum.item<double>() / static_cast<double>(batches.size());
+    const double mean_loss =
+        (device.is_cpu() ? loss_sum_cpu : loss_sum.item<double>()) / static_cast<double>(batches.size());
     r.epochs_run = epoch + 1;
     r.final_loss = mean_loss;
     if (!std::isfinite(mean_loss)) {

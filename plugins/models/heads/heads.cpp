@@ -42,6 +42,20 @@ torch::Tensor LinearHead::loss_and_gradients(const torch::Tensor& x, const torch
   if (!is_training() || x.scalar_type() != torch::kFloat32) return {};
   torch::NoGradGuard ng;
   const auto b = x.size(0);
+  if (cpu_fast_path(x, y)) {
+    // logits = b + x W^T into a kept buffer, then softmax/cross-entropy/gradient in one loop,
+    // dW = g^T x straight into W's gradient: two BLAS calls and no temporaries.
+    const auto xc = x.contiguous();
+    const auto yc = y.contiguous();
+    const auto c = fc_->weight.size(0);
+    auto& logits = buffers_.get(0, b, c);
+    auto& g = buffers_.get(1, b, c);
+    at::addmm_out(logits, fc_->bias, xc, fc_->weight.t());
+    const double loss = softmax_xent_backward(logits.data_ptr<float>(), yc.data_ptr<std::int64_t>(), b, c,
+                                              g.data_ptr<float>(), grad_buffer(fc_->bias).data_ptr<float>());
+    at::mm_out(grad_buffer(fc_->weight), g.t(), xc);
+    return torch::scalar_tensor(loss, x.options());
+  }
   auto lsm = torch::log_softmax(torch::addmm(fc_->bias, x, fc_->weight.t()), 1);
   auto loss = torch::nll_loss(lsm, y);
   // d loss / d logits = (softmax - onehot) / B.
@@ -79,6 +93,35 @@ ModelOutput MlpHead::forward(const torch::Tensor& x) {
   auto logits = fc2_->forward(quarry::dropout(h, dropout_, is_training()));
   if (!is_training() && laplace_.fitted()) logits = laplace_.predictive_logits(h, logits);
   return {logits, h};
+}
+
+torch::Tensor MlpHead::loss_and_gradients(const torch::Tensor& x, const torch::Tensor& y) {
+  // The CPU only: elsewhere autograd (LibTorch's per-call cost is not what bounds a GPU step).
+  if (!is_training() || !cpu_fast_path(x, y)) return {};
+  torch::NoGradGuard ng;
+  const auto xc = x.contiguous();
+  const auto yc = y.contiguous();
+  const auto b = xc.size(0), c = fc2_->weight.size(0);
+  auto& h = buffers_.get(0, b, hidden_);
+  at::addmm_out(h, fc1_->bias, xc, fc1_->weight.t());
+  h.relu_();
+  // Dropout draws exactly as forward() does (quarry::dropout, the training's generator).
+  const auto hd = quarry::dropout(h, dropout_, true);
+  auto& logits = buffers_.get(1, b, c);
+  auto& g = buffers_.get(2, b, c);
+  at::addmm_out(logits, fc2_->bias, hd, fc2_->weight.t());
+  const double loss = softmax_xent_backward(logits.data_ptr<float>(), yc.data_ptr<std::int64_t>(), b, c,
+                                            g.data_ptr<float>(), grad_buffer(fc2_->bias).data_ptr<float>());
+  at::mm_out(grad_buffer(fc2_->weight), g.t(), hd);
+  auto& dh = buffers_.get(3, b, hidden_);
+  at::mm_out(dh, g, fc2_->weight);
+  // Through dropout (kept entries x 1 / (1 - p), as quarry::dropout scales) and the ReLU: an
+  // entry of hd is > 0 exactly where both let the gradient through.
+  const float scale = dropout_ > 0 ? 1.0f / static_cast<float>(1.0 - dropout_) : 1.0f;
+  relu_dropout_backward(hd.data_ptr<float>(), dh.data_ptr<float>(), b, hidden_, scale,
+                        grad_buffer(fc1_->bias).data_ptr<float>());
+  at::mm_out(grad_buffer(fc1_->weight), dh.t(), xc);
+  return torch::scalar_tensor(loss, x.options());
 }
 
 torch::Tensor MlpHead::classify(const torch::Tensor& features) {

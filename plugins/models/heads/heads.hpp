@@ -9,6 +9,7 @@
 #include <quarry/params.hpp>
 #include <torch/nn/modules/linear.h>
 
+#include "heads/fast_step.hpp"
 #include "heads/laplace.hpp"
 
 namespace quarry::heads {
@@ -33,9 +34,11 @@ class LinearHead : public Model {
   torch::nn::Linear fc_;
   LastLayerLaplace laplace_;
   torch::Tensor minus_ones_;  ///< B x 1 of -1, for p - onehot
+  StepBuffers buffers_;       ///< the CPU step's logits and their gradient
 };
 
-/// logits = W2 dropout(relu(W1 x + b1)) + b2; features() = the hidden layer.
+/// logits = W2 dropout(relu(W1 x + b1)) + b2; features() = the hidden layer. Trains without
+/// autograd on the CPU (loss_and_gradients()).
 class MlpHead : public Model {
  public:
   MlpHead(const Params& params, const ModelSpec& spec);
@@ -44,6 +47,8 @@ class MlpHead : public Model {
   std::int64_t feature_dim() const override { return hidden_; }
   /// Monte-Carlo dropout passes (predict_samples) when dropout > 0.
   bool stochastic() const override { return dropout_ > 0; }
+  /// On the CPU: the step's gradients without autograd (dropout drawn as forward() draws it).
+  torch::Tensor loss_and_gradients(const torch::Tensor& x, const torch::Tensor& y) override;
   /// The output layer on hidden features (with the Laplace predictive once fitted, in eval mode).
   torch::Tensor classify(const torch::Tensor& features) override;
   bool fits_after_training() const override { return laplace_.options().enabled; }
@@ -56,6 +61,7 @@ class MlpHead : public Model {
   double dropout_;
   torch::nn::Linear fc1_, fc2_;
   LastLayerLaplace laplace_;
+  StepBuffers buffers_;  ///< the CPU step's hidden layer, logits and their gradients
 };
 
 }  // namespace quarry::heads
