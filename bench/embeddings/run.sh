@@ -40,6 +40,9 @@ for side in ("quarry", "python"):
     t, m, b = med(side, "train_seconds"), med(side, "margin_seconds"), med(side, "badge_seconds")
     cyc[side] = (t + m, t + b)
     print(f"{side:<8} {t:>11.3f}s {m:>7.3f}s {b:>7.3f}s {t + m:>14.3f}s {t + b:>13.3f}s {med(side, 'test_accuracy'):>9.4f}")
+qc, pc = med("quarry", "train_cpu_seconds"), med("python", "train_cpu_seconds")
+print(f"training CPU seconds (process CPU time; Quarry's from the training run once more alone, "
+      f"wall {med('quarry', 'train_alone_seconds'):.3f}s): quarry {qc:.3f}s, python {pc:.3f}s, ratio {pc / qc:.1f}x")
 print(f"Python/Quarry per cycle: {cyc['python'][0] / cyc['quarry'][0]:.1f}x (margin), "
       f"{cyc['python'][1] / cyc['quarry'][1]:.1f}x (BADGE); medians of {len(rows) // 2} runs, "
       f"{rows[0]['threads']} threads, torch {rows[0]['torch']} / {[r for r in rows if r['side'] == 'python'][0]['torch']}")
