@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build}
 data=${2:-/tmp/quarry-bench-strategies}
-python=${PYTHON:-$root/.venv/bin/python}
+python=${PYTHON:-/usr/bin/python3}  # Debian's: NumPy and torch 1.13 (the .venv has no NumPy)
 cases=${CASES:-bait herding}
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # see bench/selection/run.sh

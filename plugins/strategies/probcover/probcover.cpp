@@ -20,8 +20,10 @@
 //
 // Parameters: delta (0 = by purity), alpha (0.95), normalize (true), kmeans_iterations (300),
 // memory_mb (0 = the run's budget). Needs: features of the labeled pool and the candidates.
-// Cost: the (|L| + N)^2 distance products (in blocks under the budget), the graph (8 bytes per
-// edge), k-means with C clusters when delta is chosen.
+// Cost: the upper triangle of the (|L| + N)^2 distance products, (|L| + N)^2 D / 2 multiply-adds
+// in blocks under the budget; the graph (8 bytes per edge, 2 more while it is built); k-means with
+// C clusters when delta is chosen. Edges are decided in float64 at delta (quarry::radius_graph),
+// so the picks do not depend on BLAS rounding.
 //
 // Against the reference toolbox (dal-toolbox ProbCover): it takes a fixed delta (0.6) and no
 // purity search, builds the graph with torch.cdist in blocks of 500 rows but drops the last
