@@ -308,6 +308,7 @@ const char* to_string(TrialState state) {
     case TrialState::Running: return "running";
     case TrialState::Complete: return "complete";
     case TrialState::Failed: return "failed";
+    case TrialState::Pruned: return "pruned";
   }
   return "?";
 }
@@ -362,7 +363,7 @@ Assignment TpeSampler::sample(const SearchSpace& space, const std::vector<Trial>
   std::vector<const Trial*> finished, running;
   for (const auto& t : history) {
     if (t.number == trial_number) continue;
-    if (t.state == TrialState::Complete && !std::isnan(t.value)) {
+    if ((t.state == TrialState::Complete && !std::isnan(t.value)) || t.state == TrialState::Pruned) {
       check_history_fits(space, t);
       finished.push_back(&t);
     } else if (t.state == TrialState::Running && options_.constant_liar && !t.assignment.values.empty()) {
@@ -379,8 +380,15 @@ Assignment TpeSampler::sample(const SearchSpace& space, const std::vector<Trial>
   // Split: the gamma(n) best are "good" (l), the rest "bad" (g); ties keep trial order.
   std::vector<const Trial*> ranked = finished;
   const Direction dir = options_.direction;
-  std::stable_sort(ranked.begin(), ranked.end(),
-                   [dir](const Trial* a, const Trial* b) { return better(a->value, b->value, dir); });
+  // Complete trials by value, then Pruned ones: more epochs first, then by value (a NaN last),
+  // as Optuna's _split_trials with its _get_pruned_trial_score.
+  auto rank_key = [](const Trial* t) { return t->state == TrialState::Complete ? 0 : 1; };
+  std::stable_sort(ranked.begin(), ranked.end(), [dir, &rank_key](const Trial* a, const Trial* b) {
+    if (rank_key(a) != rank_key(b)) return rank_key(a) < rank_key(b);
+    if (a->state == TrialState::Pruned && a->step != b->step) return a->step > b->step;
+    if (std::isnan(a->value) || std::isnan(b->value)) return !std::isnan(a->value) && std::isnan(b->value);
+    return better(a->value, b->value, dir);
+  });
   const std::size_t n_below = std::min<std::size_t>(tpe_gamma(static_cast<int>(finished.size())), ranked.size());
   std::vector<const Trial*> below(ranked.begin(), ranked.begin() + n_below);
   std::vector<const Trial*> above(ranked.begin() + n_below, ranked.end());

@@ -19,7 +19,7 @@
 namespace quarry::hpo {
 
 enum class Direction { Minimize, Maximize };
-enum class TrialState { Running, Complete, Failed };
+enum class TrialState { Running, Complete, Failed, Pruned };
 
 const char* to_string(TrialState state);
 
@@ -27,7 +27,8 @@ struct Trial {
   int number = 0;  ///< 0-based, unique within a search
   Assignment assignment;
   TrialState state = TrialState::Running;
-  double value = std::numeric_limits<double>::quiet_NaN();  ///< the objective; set when Complete
+  double value = std::numeric_limits<double>::quiet_NaN();  ///< the objective when Complete; the last rung's when Pruned
+  std::int64_t step = 0;                                    ///< Pruned: the epochs of its last rung
   std::string message;                                      ///< why it failed, when Failed
 };
 
@@ -63,7 +64,7 @@ class RandomSampler : public Sampler {
 struct TpeOptions {
   std::uint64_t seed = 0;
   Direction direction = Direction::Minimize;
-  int n_startup_trials = 10;  ///< random trials before TPE starts (Complete trials counted)
+  int n_startup_trials = 10;  ///< random trials before TPE starts (Complete and Pruned trials counted)
   int n_ei_candidates = 24;   ///< candidates drawn from l(x); the best log l - log g wins
   /// One joint Parzen estimator over all dimensions instead of one per
   /// dimension. Optuna >= 5 turns this on by default for single-objective
@@ -79,7 +80,9 @@ struct TpeOptions {
   bool consider_endpoints = false;
 };
 
-/// Tree-structured Parzen Estimator: Bergstra et al. 2011, "Algorithms for
+/// Tree-structured Parzen Estimator (Pruned trials count as finished, as in Optuna: the good
+/// group is filled with Complete trials by value first, then with Pruned ones, those that
+/// reached more epochs first and by their last rung's value among equals): Bergstra et al. 2011, "Algorithms for
 /// Hyper-Parameter Optimization"; with Optuna's choices as described in
 /// Watanabe 2023, "Tree-Structured Parzen Estimator: Understanding Its
 /// Algorithm Components and Their Roles for Better Empirical Performance".

@@ -12,7 +12,9 @@
 #include <torch/torch.h>
 
 #include "core/data/seeds.hpp"
+#include "core/hpo/fidelity.hpp"
 #include "core/hpo/objective.hpp"
+#include "core/hpo/pruner.hpp"
 #include "core/hpo/splits.hpp"
 #include "core/hpo/train_space.hpp"
 #include "core/host/plugin_host.hpp"
@@ -30,6 +32,7 @@ namespace {
 hpo::TrialState state_of(const std::string& s) {
   if (s == "complete") return hpo::TrialState::Complete;
   if (s == "failed") return hpo::TrialState::Failed;
+  if (s == "pruned") return hpo::TrialState::Pruned;
   return hpo::TrialState::Running;
 }
 
@@ -56,6 +59,17 @@ std::unique_ptr<hpo::Sampler> make_sampler(const HpoConfig& hpo, std::uint64_t s
 }
 
 
+/// ", asha (rungs 7 21 63 200)" for the search's log line; "" without a pruner.
+std::string pruner_label(const hpo::Pruner& pruner) {
+  if (!pruner.active()) return "";
+  std::string s = ", " + pruner.options().kind;
+  for (int b = 0; b < pruner.brackets(); ++b) {
+    s += b == 0 ? " (rungs" : ";";
+    for (auto r : pruner.rungs(b)) s += " " + std::to_string(r);
+  }
+  return s + " epochs)";
+}
+
 }  // namespace
 
 std::optional<SearchResult> stored_search_result(const Store& store, const std::string& run_id, const std::string& search) {
@@ -74,6 +88,7 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
   const auto sampler = make_sampler(hpo, seed);
   const auto splits = validation_splits(static_cast<std::int64_t>(labeled.size()), hpo, seed);
   const int n_trials = static_cast<int>(hpo.trials);
+  const hpo::Pruner pruner(hpo::pruner_options(hpo, base.epochs));
 
   std::vector<Assignment> enqueued;
   if (hpo.enqueue_current) {
@@ -84,15 +99,25 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
   // What is stored already: finished trials stay, "running" ones (a crash) are redone.
   std::map<int, TrialRecord> records;
   std::vector<hpo::Trial> history;
+  std::map<int, std::vector<hpo::Rung>> rung_log;  // the rungs of every trial, for the pruner
+  std::map<int, TrialRecord> interrupted;          // "running" trials: their rungs are reused
   for (const auto& t : store.trials(search_id)) {
-    if (t.number >= n_trials || t.state == "running") continue;
+    if (t.number >= n_trials) continue;
+    if (t.state == "running") {
+      interrupted[static_cast<int>(t.number)] = t;
+      continue;
+    }
     hpo::Trial h;
     h.number = static_cast<int>(t.number);
     h.assignment = assignment_from_json(space, t.params_json);
     h.state = state_of(t.state);
-    h.value = h.state == hpo::TrialState::Complete ? t.value : std::numeric_limits<double>::quiet_NaN();
+    h.value = h.state == hpo::TrialState::Complete || h.state == hpo::TrialState::Pruned
+                  ? t.value
+                  : std::numeric_limits<double>::quiet_NaN();
+    h.step = t.stop_epoch;
     history.push_back(h);
     records[h.number] = t;
+    rung_log[h.number] = hpo::rungs_from_json(t.rungs);
   }
   std::vector<int> todo;
   for (int n = 0; n < n_trials; ++n)
@@ -100,8 +125,8 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
 
   SearchOutcome out;
   const auto previous = stored_search_result(store, run_id, search_id);
-  log.info(fmt::format("search {}: {} on {} labels, {} trials ({} stored), {} x {} validation, space {}", search_id,
-                       sampler->name(), labeled.size(), n_trials, records.size(), splits.size(),
+  log.info(fmt::format("search {}: {}{} on {} labels, {} trials ({} stored), {} x {} validation, space {}", search_id,
+                       sampler->name(), pruner_label(pruner), labeled.size(), n_trials, records.size(), splits.size(),
                        hpo.folds >= 2 ? "fold" : fmt::format("{:g}%", 100 * hpo.split_fraction),
                        [&] {
                          std::string s;
@@ -140,20 +165,54 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
           if (hooks.before_trial) hooks.before_trial(number);
           const double t0 = now_seconds();
           const auto cfg = apply_assignment(space, a, base);
-          const auto score = score_trial(model, e, cfg, labeled, splits, seed);
-          TrialRecord rec{search_id, number, params_json(space, a), score.failed ? "failed" : "complete",
-                          score.failed ? std::numeric_limits<double>::quiet_NaN() : score.accuracy,
-                          score.failed ? std::numeric_limits<double>::quiet_NaN() : score.nll, now_seconds() - t0};
+          const std::string params = params_json(space, a);
+          RungedTrial ran;
+          if (!pruner.active()) {
+            ran.score = score_trial(model, e, cfg, labeled, splits, seed);
+            ran.epochs_trained = cfg.epochs * static_cast<std::int64_t>(splits.size());
+          } else {
+            std::vector<hpo::Rung> reuse;
+            {
+              std::lock_guard<std::mutex> lock(mu);
+              const auto it = interrupted.find(number);
+              if (it != interrupted.end() && it->second.params_json == params) reuse = hpo::rungs_from_json(it->second.rungs);
+            }
+            const auto measured = [&](const std::vector<hpo::Rung>& rungs) {
+              std::lock_guard<std::mutex> lock(mu);
+              store.add_trial({search_id, number, params, "running", 0, 0, 0, 0, hpo::rungs_json(rungs)});
+              rung_log[number] = rungs;
+              std::vector<hpo::TrialRungs> others;
+              for (const auto& [n, r] : rung_log) others.push_back({n, r});
+              return pruner.promotes(number, rungs.back().epoch, rungs.back().value, others);
+            };
+            const auto before_rung = [&](std::int64_t epochs) {
+              if (hooks.before_rung) hooks.before_rung(number, epochs);
+            };
+            ran = score_by_rungs(model, e, cfg, labeled, splits, seed, pruner.rungs(pruner.bracket_of(number)),
+                                 std::move(reuse), measured, before_rung);
+          }
+          const auto& score = ran.score;
+          const auto nan = std::numeric_limits<double>::quiet_NaN();
+          TrialRecord rec{search_id, number, params, score.failed ? "failed" : ran.pruned ? "pruned" : "complete",
+                          score.failed ? nan : score.accuracy, score.failed || ran.pruned ? nan : score.nll,
+                          now_seconds() - t0, ran.stop_epoch, hpo::rungs_json(ran.rungs)};
           std::lock_guard<std::mutex> lock(mu);
           store.add_trial(rec);
           records[number] = rec;
+          rung_log[number] = ran.rungs;
+          out.epochs_trained += ran.epochs_trained;
           for (auto& h : history)
             if (h.number == number) {
-              h.state = score.failed ? hpo::TrialState::Failed : hpo::TrialState::Complete;
+              h.state = score.failed ? hpo::TrialState::Failed
+                                     : ran.pruned ? hpo::TrialState::Pruned : hpo::TrialState::Complete;
               h.value = rec.value;
+              h.step = ran.stop_epoch;
               h.message = score.why;
             }
           progress.step(++done, score.failed ? fmt::format("| trial {} {} FAILED: {}", number, space.render(a), score.why)
+                                : ran.pruned ? fmt::format("| trial {} {}: pruned at {} epochs (val acc {:.4f}), {:.1f}s",
+                                                           number, space.render(a), ran.stop_epoch, score.accuracy,
+                                                           rec.seconds)
                                              : fmt::format("| trial {} {}: val acc {:.4f}, val NLL {:.4f}, {:.1f}s",
                                                            number, space.render(a), score.accuracy, score.nll,
                                                            rec.seconds));
@@ -220,14 +279,25 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
 std::string trials_table(const std::vector<TrialRecord>& trials, int best) {
   if (best < 0) best = best_record(trials);
   std::size_t width = 6;
-  for (const auto& t : trials) width = std::max(width, t.params_json.size());
-  std::string out = fmt::format("  {:>5} {:<{}} {:>8} {:>8} {:>8}  {}\n", "trial", "params", width, "val%", "valNLL", "secs", "state");
+  bool rungs = false;  // a multi-fidelity search: the rungs and where pruned trials stopped
+  for (const auto& t : trials) {
+    width = std::max(width, t.params_json.size());
+    rungs |= !t.rungs.empty();
+  }
+  const auto state = [rungs](const std::string& s) { return rungs ? fmt::format("{:<8}", s) : s; };
+  std::string out = fmt::format("  {:>5} {:<{}} {:>8} {:>8} {:>8}  {}{}\n", "trial", "params", width, "val%", "valNLL",
+                                "secs", state("state"), rungs ? " stop  rungs (epochs:val%)" : "");
   for (std::size_t i = 0; i < trials.size(); ++i) {
     const auto& t = trials[i];
     const bool ok = t.state == "complete";
-    out += fmt::format("{} {:>5} {:<{}} {:>8} {:>8} {:>8.1f}  {}\n", static_cast<int>(i) == best ? "*" : " ", t.number,
-                       t.params_json, width, ok ? fmt::format("{:.2f}", 100 * t.value) : "-",
-                       ok ? fmt::format("{:.4f}", t.val_nll) : "-", t.seconds, t.state);
+    std::string extra;
+    if (rungs)
+      extra = fmt::format(" {:>4}  {}", t.state == "pruned" ? std::to_string(t.stop_epoch) : "-",
+                          hpo::render_rungs(hpo::rungs_from_json(t.rungs)));
+    out += fmt::format("{} {:>5} {:<{}} {:>8} {:>8} {:>8.1f}  {}{}\n", static_cast<int>(i) == best ? "*" : " ",
+                       t.number, t.params_json, width,
+                       ok || t.state == "pruned" ? fmt::format("{:.2f}", 100 * t.value) : "-",
+                       ok ? fmt::format("{:.4f}", t.val_nll) : "-", t.seconds, state(t.state), extra);
   }
   return out;
 }

@@ -24,6 +24,8 @@ struct Experiment;
 struct SearchHooks {
   /// Called with the trial number after the trial is stored as "running", before it trains.
   std::function<void(int trial_number)> before_trial;
+  /// With a pruner: called before a rung of `epochs` epochs trains (not for rungs reused on resume).
+  std::function<void(int trial_number, std::int64_t epochs)> before_rung;
 };
 
 struct SearchOutcome {
@@ -35,12 +37,16 @@ struct SearchOutcome {
   /// The retraining on the whole pool with the best setting (empty when `reused`): a caller
   /// that wants that model's metrics uses these instead of training it again.
   std::optional<TrainEval> retrained;
+  /// Training epochs this call spent on trials, over all validation splits (not the retraining).
+  std::int64_t epochs_trained = 0;
 };
 
 /// Tune `base` (a run's training setting) on `labeled` (pool indices into e.data.pool).
 /// Trials are stored under `search_id`; the trials already stored there are kept
 /// (complete and failed ones are not redone, "running" ones are), so calling it
-/// again after a crash resumes the search. Then retrains on the whole pool with the
+/// again after a crash resumes the search. With hpo.pruner, trials are measured at rungs
+/// (core/hpo/fidelity.hpp) and poor ones stored as "pruned"; a resumed trial keeps the
+/// rungs it had stored. Then retrains on the whole pool with the
 /// best setting, evaluates on the test set and stores the SearchResult (run_id,
 /// pool size = labeled.size()). Does not touch e.model: trials and the retraining
 /// use models of their own, from e.initial.

@@ -1,10 +1,12 @@
 #include "core/pipeline/pipeline.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include "core/pipeline/overrides.hpp"
@@ -165,6 +167,34 @@ void read_backbone(const toml::table& root, const std::string& file, Pipeline& p
   resolved.insert_or_assign("backbone", to_toml(b));
 }
 
+/// hpo.pruner's parameters against [train] epochs and the space (the ladder itself: core/hpo/pruner.hpp).
+void check_pruner(const toml::table& h_t, const std::string& file, const Pipeline& p) {
+  const auto& o = p.hpo;
+  const auto node = [&](const char* key) -> const toml::node& {
+    const toml::node* n = h_t.get(key);
+    return n ? *n : *h_t.get("pruner");
+  };
+  // The parameters stay valid when a sweep turns the pruner off (or brackets when it picks asha).
+  if (o.pruner == "none") return;
+  for (const auto& d : o.space)
+    if (d.name == "epochs")
+      fail_at(node("pruner"), file, "hpo.pruner",
+              "a pruner measures rungs against a fixed [train] epochs: remove epochs from [hpo.space]");
+  const std::int64_t epochs = p.train.epochs, eta = o.reduction_factor;
+  std::int64_t min = o.min_epochs;
+  if (min == 0) min = std::max<std::int64_t>(1, epochs / (eta * eta * eta));
+  if (min >= epochs)
+    fail_at(node("min_epochs"), file, h_t.get("min_epochs") ? "hpo.min_epochs" : "hpo.pruner",
+            fmt::format("the first rung ({} epochs) must be below train.epochs ({}): no trial could be stopped early",
+                        min, epochs));
+  std::int64_t fit = 1;  // brackets: bracket s > 0 starts at min * eta^s when eta times that fits in epochs
+  for (std::int64_t r = min * eta; r * eta <= epochs; r *= eta) ++fit;
+  if (o.pruner == "hyperband" && o.brackets > fit)
+    fail_at(*h_t.get("brackets"), file, "hpo.brackets",
+            fmt::format("{} brackets do not fit: with min_epochs {}, reduction_factor {} and {} epochs at most {}",
+                        o.brackets, min, eta, epochs, fit));
+}
+
 /// [hpo]: the search, and its space (the protocol's lr/weight_decay space when none is given).
 void read_hpo(const toml::table& root, const std::string& file, Pipeline& p, toml::table& resolved) {
   const toml::table* h_t = toml_section(root, "hpo", file, false);
@@ -182,6 +212,10 @@ void read_hpo(const toml::table& root, const std::string& file, Pipeline& p, tom
   o.folds = h.get_int("folds");
   o.parallel = h.get_int("parallel");
   o.enqueue_current = h.get_bool("enqueue_current");
+  o.pruner = h.get_string("pruner");
+  o.min_epochs = h.get_int("min_epochs");
+  o.reduction_factor = h.get_int("reduction_factor");
+  o.brackets = h.get_int("brackets");
   if (o.folds == 1) fail_at(*h_t->get("folds"), file, "hpo.folds", "K-fold needs folds >= 2 (0 = random splits)");
   auto tr_h = to_toml(h);
   static const std::vector<ParamSpec> dim_schema = {
@@ -226,6 +260,7 @@ void read_hpo(const toml::table& root, const std::string& file, Pipeline& p, tom
       space_out.insert_or_assign(d.name, std::move(dt));
     }
   }
+  check_pruner(*h_t, file, p);
   tr_h.insert_or_assign("space", std::move(space_out));
   resolved.insert_or_assign("hpo", std::move(tr_h));
 }

@@ -127,6 +127,12 @@ const std::vector<ParamSpec>& hpo_schema() {
       param_int("folds", h.folds, "> 1: K-fold cross-validation instead of random splits", 0, 100),
       param_int("parallel", h.parallel, "trials run at once", 1, 64),
       param_bool("enqueue_current", h.enqueue_current, "first trial = the pipeline's own [train] setting"),
+      param_string("pruner", h.pruner, "none | asha | hyperband: stop poor trials at rungs of fewer epochs",
+                   {"none", "asha", "hyperband"}),
+      param_int("min_epochs", h.min_epochs, "epochs of the first rung (0: epochs / reduction_factor^3, at least 1)", 0),
+      param_int("reduction_factor", h.reduction_factor, "a rung promotes the best 1/reduction_factor of its trials", 2,
+                100),
+      param_int("brackets", h.brackets, "hyperband brackets (0: all that fit between min_epochs and epochs)", 0, 100),
   };
   return s;
 }

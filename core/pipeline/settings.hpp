@@ -69,6 +69,11 @@ struct HpoConfig {
   std::int64_t parallel = 1;
   bool enqueue_current = true;       ///< first trial = the pipeline's own setting
   std::vector<SearchDimension> space;
+  // Multi-fidelity search (core/hpo/pruner.hpp): rungs are short full schedules of the budget's epochs.
+  std::string pruner = "none";          ///< none | asha | hyperband
+  std::int64_t min_epochs = 0;          ///< the first rung's epochs; 0: epochs / reduction_factor^3 (at least 1)
+  std::int64_t reduction_factor = 3;    ///< eta: a rung keeps the best 1/eta
+  std::int64_t brackets = 0;            ///< hyperband: brackets (0: all that fit between min_epochs and epochs)
 };
 
 }  // namespace quarry

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS queried(
   PRIMARY KEY(run_id, pool_index));
 CREATE TABLE IF NOT EXISTS trials(
   search TEXT NOT NULL, number INTEGER NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL,
-  value REAL, val_nll REAL, seconds REAL, PRIMARY KEY(search, number));
+  value REAL, val_nll REAL, seconds REAL, stop_epoch INTEGER, rungs TEXT, PRIMARY KEY(search, number));
 CREATE TABLE IF NOT EXISTS searches(
   search TEXT PRIMARY KEY, run_id TEXT, pool_size INTEGER, best_params TEXT, best_value REAL,
   test_accuracy REAL, test_nll REAL);
@@ -186,6 +186,10 @@ Store::Store(const std::filesystem::path& path) : path_(path) {
     bool has_strategy_index = false;
     for (Stmt info(db_, "PRAGMA table_info(runs)"); info.step();) has_strategy_index |= info.text(1) == "strategy_index";
     if (!has_strategy_index) exec("ALTER TABLE runs ADD COLUMN strategy_index INTEGER");
+    // Stores written before multi-fidelity search get trials.stop_epoch and trials.rungs (NULL: none).
+    bool has_rungs = false;
+    for (Stmt info(db_, "PRAGMA table_info(trials)"); info.step();) has_rungs |= info.text(1) == "rungs";
+    if (!has_rungs) exec("ALTER TABLE trials ADD COLUMN stop_epoch INTEGER; ALTER TABLE trials ADD COLUMN rungs TEXT");
     tx.commit();
   } catch (...) {
     // The destructor does not run for a constructor that throws: close the connection here.
@@ -329,18 +333,23 @@ std::vector<Acquisition> Store::acquired(const std::string& run_id) const {
 
 void Store::add_trial(const TrialRecord& t) {
   Transaction tx(db_);
-  Stmt s(db_, "INSERT OR REPLACE INTO trials(search, number, params, state, value, val_nll, seconds) VALUES(?,?,?,?,?,?,?)");
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO trials(search, number, params, state, value, val_nll, seconds, stop_epoch, rungs) "
+         "VALUES(?,?,?,?,?,?,?,?,?)");
   s.bind(1, t.search).bind(2, t.number).bind(3, t.params_json).bind(4, t.state).bind(5, t.value);
-  s.bind(6, t.val_nll).bind(7, t.seconds);
+  s.bind(6, t.val_nll).bind(7, t.seconds).bind(8, t.stop_epoch).bind(9, t.rungs);
   s.step();
   tx.commit();
 }
 
 std::vector<TrialRecord> Store::trials(const std::string& search) const {
-  Stmt s(db_, "SELECT search, number, params, state, value, val_nll, seconds FROM trials WHERE search=? ORDER BY number");
+  Stmt s(db_,
+         "SELECT search, number, params, state, value, val_nll, seconds, stop_epoch, rungs FROM trials WHERE search=? "
+         "ORDER BY number");
   s.bind(1, search);
   std::vector<TrialRecord> out;
-  while (s.step()) out.push_back({s.text(0), s.i64(1), s.text(2), s.text(3), s.f64(4), s.f64(5), s.f64(6)});
+  while (s.step())
+    out.push_back({s.text(0), s.i64(1), s.text(2), s.text(3), s.f64(4), s.f64(5), s.f64(6), s.i64(7), s.text(8)});
   return out;
 }
 

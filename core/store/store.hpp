@@ -59,10 +59,12 @@ struct TrialRecord {
   std::string search;  ///< search id (run id + "/" + size or "tune")
   std::int64_t number = 0;
   std::string params_json;  ///< {"lr": 0.01, ...}
-  std::string state;        ///< complete | failed | running
-  double value = 0;         ///< mean validation accuracy
+  std::string state;        ///< complete | failed | running | pruned
+  double value = 0;         ///< mean validation accuracy (pruned: at its last rung)
   double val_nll = 0;
   double seconds = 0;
+  std::int64_t stop_epoch = 0;  ///< pruned: the epochs of the rung it stopped at (0: not pruned)
+  std::string rungs;  ///< multi-fidelity: [[epochs, mean validation accuracy], ...] as JSON ("" without a pruner)
 };
 
 struct SearchResult {

@@ -1,5 +1,6 @@
 #include "core/training/trainer.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -85,7 +86,7 @@ void restore_weights(torch::nn::Module& model, const WeightSnapshot& s) {
 
 TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit& data, const torch::Tensor& mean,
                         const torch::Tensor& std, const std::vector<std::int64_t>& indices, std::uint64_t seed,
-                        Logger* log) {
+                        Logger* log, std::int64_t stop_after) {
   TrainResult r;
   const double t0 = now_seconds();
   const auto n = static_cast<std::int64_t>(indices.size());
@@ -114,7 +115,8 @@ TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit&
   model.train(true);
   std::unique_ptr<Progress> progress;
   if (log) progress = std::make_unique<Progress>(*log, "  training on " + std::to_string(n) + " labels, epoch", cfg.epochs, 10.0);
-  for (std::int64_t epoch = 0; epoch < cfg.epochs; ++epoch) {
+  const auto run_epochs = stop_after >= 0 ? std::min(stop_after, cfg.epochs) : cfg.epochs;
+  for (std::int64_t epoch = 0; epoch < run_epochs; ++epoch) {
     const double lr = warmup_cosine(cfg, epoch);
     for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
     auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));

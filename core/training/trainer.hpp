@@ -33,8 +33,10 @@ void restore_weights(torch::nn::Module& model, const WeightSnapshot& snapshot);
 /// Seeded by `seed`: on CPU the same seed gives bit-identical weights. Feature vectors are
 /// never augmented; a model's loss_and_gradients() replaces autograd when it offers one; a
 /// model that fits_after_training() gets after_training() on the labeled set at the end.
+/// `stop_after` >= 0: only the first stop_after epochs of cfg's schedule run (a prefix of its
+/// learning-rate curve; bench/hpo compares such prefixes with short full schedules).
 TrainResult train_model(Model& model, const TrainConfig& cfg, const DeviceSplit& data, const torch::Tensor& mean,
                         const torch::Tensor& std, const std::vector<std::int64_t>& indices, std::uint64_t seed,
-                        Logger* log = nullptr);
+                        Logger* log = nullptr, std::int64_t stop_after = -1);
 
 }  // namespace quarry
