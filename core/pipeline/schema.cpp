@@ -127,6 +127,9 @@ const std::vector<ParamSpec>& hpo_schema() {
       param_int("folds", h.folds, "> 1: K-fold cross-validation instead of random splits", 0, 100),
       param_int("parallel", h.parallel, "trials run at once", 1, 64),
       param_bool("enqueue_current", h.enqueue_current, "first trial = the pipeline's own [train] setting"),
+      param_bool("at_initial", h.at_initial, "tune on the initial pool; every cycle, 0 included, trains with the result"),
+      param_string("from_run", h.from_run, "RUN or RUN@SIZE: every cycle trains with that run's tuned setting"),
+      param_string("from_store", h.from_store, "the store holding from_run: a results folder or a quarry.db (default: this run's)"),
   };
   return s;
 }
