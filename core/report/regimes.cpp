@@ -257,7 +257,7 @@ std::vector<RegimeFigure> regimes_svg(const std::vector<RegimeRow>& rows) {
     const auto ticks = svg::nice_ticks(lo, hi, 6);
     lo = std::min(lo, ticks.front());
     hi = std::max(hi, ticks.back());
-    const double left = 60, top = 40, plot_h = 240, group_w = std::max(120.0, 36.0 * static_cast<double>(strategies.size()) + 30);
+    const double left = 60, top = 40, plot_h = 240, group_w = std::max(130.0, 36.0 * static_cast<double>(strategies.size()) + 30);
     const double width = left + group_w * static_cast<double>(regimes.size()) + 20, height = top + plot_h + 70;
     svg::Document d(width, height);
     auto y = [&](double v) { return top + plot_h * (hi - v) / (hi - lo); };
@@ -269,7 +269,13 @@ std::vector<RegimeFigure> regimes_svg(const std::vector<RegimeRow>& rows) {
     const double bar_w = (group_w - 30) / static_cast<double>(strategies.size());
     for (std::size_t i = 0; i < regimes.size(); ++i) {
       const double x0 = left + group_w * static_cast<double>(i) + 15;
-      d.text(x0 + (group_w - 30) / 2, top + plot_h + 18, regimes[i], 11, "middle");
+      // A from_run regime's source is in the table and the bars' hover text; the axis says "from_run".
+      std::string label = regimes[i];
+      if (label.rfind("from ", 0) == 0) {
+        const auto plus = label.find(" + every ");
+        label = "from_run" + (plus == std::string::npos ? "" : label.substr(plus));
+      }
+      d.text(x0 + (group_w - 30) / 2, top + plot_h + 18, label, 11, "middle");
       for (std::size_t k = 0; k < strategies.size(); ++k) {
         const auto* c = cell(g, regimes[i], strategies[k]);
         if (!c || !c->pairs) continue;
@@ -291,7 +297,7 @@ std::vector<RegimeFigure> regimes_svg(const std::vector<RegimeRow>& rows) {
       d.text(lx + 16, height - 16, strategies[k], 12);
       lx += 24 + 8 * static_cast<double>(strategies[k].size());
     }
-    d.text(left, 22, group_title(*g[0]) + ": gain over random per HPO regime (± std over seeds)", 13, "start", "bold");
+    d.text(left, 22, "AUBC gain over random per HPO regime (± std over seeds)", 13, "start", "bold");
     out.push_back({g[0]->dataset, g[0]->model, g[0]->setting, d.str()});
   }
   return out;
