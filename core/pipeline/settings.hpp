@@ -69,7 +69,7 @@ struct HpoConfig {
   std::int64_t parallel = 1;
   bool enqueue_current = true;       ///< first trial = the pipeline's own setting
   std::vector<SearchDimension> space;
-  // The HPO regime of the DAL cycles (core/hpo/regime.hpp, docs/hpo.md); none set: [train] throughout
+  // The HPO regime of the DAL cycles (core/hpo/regime.hpp, docs/hpo.md); none set: cycle 0 trains with [train]
   bool at_initial = false;   ///< tune on the initial pool; every cycle (0 on) trains with the result
   std::string from_run;      ///< "RUN" or "RUN@SIZE": every cycle trains with that run's tuned setting
   std::string from_store;    ///< its store (a results folder or a quarry.db); empty: this run's
