@@ -118,7 +118,7 @@ std::string cycle_summary(const CycleRecord& r) {
 
 RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, std::int64_t seed,
                                const PluginHost& host, Store& store, const std::string& run_id,
-                               const CycleHook& hook, const ResumeHook& on_resume) {
+                               const CycleHook& hook, const ResumeHook& on_resume, const StartHook& on_start) {
   const ComponentConfig& sc = p.strategies.at(strategy_index);
   RunOutcome out;
   out.run_id = run_id.empty() ? new_run_id(p.name, sc.name, seed) : run_id;
@@ -151,7 +151,8 @@ RunOutcome run_active_learning(const Pipeline& p, std::size_t strategy_index, st
 
     RunState s = resuming ? resumed_state(p, e, store, out.run_id, run_dir) : RunState{};
     if (s.cycles.empty()) s = initial_state(p, e, seed);
-    else if (on_resume) s.train = on_resume(out.run_id, s.train);
+    if (s.cycles.empty() && on_start) s.train = on_start(e, out.run_id, s.labeled, s.train);
+    else if (!s.cycles.empty() && on_resume) s.train = on_resume(out.run_id, s.train);
     out.cycles = s.cycles;
     if (s.finished) {
       log.info("run " + out.run_id + " had already finished");

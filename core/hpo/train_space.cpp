@@ -134,6 +134,22 @@ std::string params_json(const SearchSpace& space, const Assignment& a) {
   return j.dump();
 }
 
+TrainConfig apply_params_json(const std::string& text, TrainConfig base) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw Error("stored parameters " + text + " are not JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw Error("stored parameters " + text + " are not a JSON object");
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_string()) set_text(base, k, v.get<std::string>());
+    else if (v.is_number()) set_numeric(base, k, v.get<double>());
+    else throw Error("stored parameters " + text + ": '" + k + "' is neither a number nor a choice");
+  }
+  return base;
+}
+
 Assignment assignment_from_json(const SearchSpace& space, const std::string& text) {
   Assignment a;
   try {

@@ -19,6 +19,9 @@ TrainConfig apply_assignment(const hpo::SearchSpace& space, const hpo::Assignmen
 std::optional<hpo::Assignment> assignment_of(const hpo::SearchSpace& space, const TrainConfig& cfg);
 /// {"lr": 0.01, "weight_decay": 0.0005, "nesterov": "true"}: numbers as numbers, choices as text.
 std::string params_json(const hpo::SearchSpace& space, const hpo::Assignment& a);
+/// `base` with every key of a stored params_json set, whatever space wrote it (a setting
+/// transferred from another run); throws quarry::Error naming a key that is not a tunable one.
+TrainConfig apply_params_json(const std::string& json, TrainConfig base);
 /// Reads params_json's output back; throws quarry::Error when a dimension is missing or out of range.
 hpo::Assignment assignment_from_json(const hpo::SearchSpace& space, const std::string& json);
 

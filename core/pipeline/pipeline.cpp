@@ -195,6 +195,22 @@ void check_pruner(const toml::table& h_t, const std::string& file, const Pipelin
                         o.brackets, min, eta, epochs, fit));
 }
 
+/// hpo.at_initial, hpo.from_run and hpo.from_store: one starting setting, named well.
+void check_hpo_regime(const toml::table& h_t, const std::string& file, const HpoConfig& o) {
+  if (o.at_initial && !o.from_run.empty())
+    fail_at(*h_t.get("from_run"), file, "hpo.from_run",
+            "hpo.at_initial = true tunes the starting setting itself; drop one of the two (hpo.every may go with either)");
+  if (!o.from_store.empty() && o.from_run.empty())
+    fail_at(*h_t.get("from_store"), file, "hpo.from_store", "names the store of hpo.from_run, which is not set");
+  if (o.from_run.empty()) return;
+  const auto at = o.from_run.rfind('@');
+  const std::string run = o.from_run.substr(0, at);
+  const std::string size = at == std::string::npos ? "" : o.from_run.substr(at + 1);
+  if (run.empty() || (at != std::string::npos && (size.empty() || size.find_first_not_of("0123456789") != std::string::npos)))
+    fail_at(*h_t.get("from_run"), file, "hpo.from_run",
+            "expected \"RUN\" or \"RUN@SIZE\" (a run id or unique prefix, and a pool size its search tuned on)");
+}
+
 /// [hpo]: the search, and its space (the protocol's lr/weight_decay space when none is given).
 void read_hpo(const toml::table& root, const std::string& file, Pipeline& p, toml::table& resolved) {
   const toml::table* h_t = toml_section(root, "hpo", file, false);
@@ -217,6 +233,10 @@ void read_hpo(const toml::table& root, const std::string& file, Pipeline& p, tom
   o.reduction_factor = h.get_int("reduction_factor");
   o.brackets = h.get_int("brackets");
   if (o.folds == 1) fail_at(*h_t->get("folds"), file, "hpo.folds", "K-fold needs folds >= 2 (0 = random splits)");
+  o.at_initial = h.get_bool("at_initial");
+  o.from_run = h.get_string("from_run");
+  o.from_store = h.get_string("from_store");
+  check_hpo_regime(*h_t, file, o);
   auto tr_h = to_toml(h);
   static const std::vector<ParamSpec> dim_schema = {
       param_string("type", "log_uniform", "log_uniform | uniform | int | categorical",

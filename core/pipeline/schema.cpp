@@ -133,6 +133,9 @@ const std::vector<ParamSpec>& hpo_schema() {
       param_int("reduction_factor", h.reduction_factor, "a rung promotes the best 1/reduction_factor of its trials", 2,
                 100),
       param_int("brackets", h.brackets, "hyperband brackets (0: all that fit between min_epochs and epochs)", 0, 100),
+      param_bool("at_initial", h.at_initial, "tune on the initial pool; every cycle, 0 included, trains with the result"),
+      param_string("from_run", h.from_run, "RUN or RUN@SIZE: every cycle trains with that run's tuned setting"),
+      param_string("from_store", h.from_store, "the store holding from_run: a results folder or a quarry.db (default: this run's)"),
   };
   return s;
 }

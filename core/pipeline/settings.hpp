@@ -74,6 +74,10 @@ struct HpoConfig {
   std::int64_t min_epochs = 0;          ///< the first rung's epochs; 0: epochs / reduction_factor^3 (at least 1)
   std::int64_t reduction_factor = 3;    ///< eta: a rung keeps the best 1/eta
   std::int64_t brackets = 0;            ///< hyperband: brackets (0: all that fit between min_epochs and epochs)
+  // The HPO regime of the DAL cycles (core/hpo/regime.hpp, docs/hpo.md); none set: cycle 0 trains with [train]
+  bool at_initial = false;   ///< tune on the initial pool; every cycle (0 on) trains with the result
+  std::string from_run;      ///< "RUN" or "RUN@SIZE": every cycle trains with that run's tuned setting
+  std::string from_store;    ///< its store (a results folder or a quarry.db); empty: this run's
 };
 
 }  // namespace quarry

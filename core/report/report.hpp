@@ -19,6 +19,7 @@
 #include "core/report/curves.hpp"
 #include "core/report/data.hpp"
 #include "core/report/penalty.hpp"
+#include "core/report/regimes.hpp"
 #include "core/report/reuse_table.hpp"
 #include "core/report/setting.hpp"
 #include "core/report/significance.hpp"
@@ -46,6 +47,7 @@ struct ReportParts {
   std::vector<ReuseRow> reuse;
   std::vector<AubcRow> aubc;
   PenaltyMatrix penalty;
+  std::vector<RegimeRow> regimes;  ///< gain over random per HPO regime
 };
 ReportParts compute_parts(const ReportData& data, const ReportOptions& options);
 

@@ -55,6 +55,14 @@ void flatten(const toml::table& t, const std::string& prefix, std::map<std::stri
 
 }  // namespace
 
+std::string seed_free(const std::string& value, std::int64_t seed) {
+  const std::string mark = "-s" + std::to_string(seed);
+  const auto at = value.find('@');
+  const std::string run = value.substr(0, at);
+  if (run.size() < mark.size() || run.compare(run.size() - mark.size(), mark.size(), mark) != 0) return value;
+  return run.substr(0, run.size() - mark.size()) + "-s{seed}" + (at == std::string::npos ? "" : value.substr(at));
+}
+
 std::map<std::string, std::string> setting_values(const std::string& pipeline_toml) {
   std::map<std::string, std::string> out;
   flatten(parse_toml(pipeline_toml, "stored pipeline"), "", out);
@@ -67,7 +75,9 @@ std::vector<std::string> label_settings(std::vector<RunData>& runs, std::vector<
   for (auto& r : runs) {
     if (r.run.kind != "al" || r.run.pipeline.empty()) continue;
     try {
-      combos[{r.run.dataset, r.run.model}].emplace_back(&r, setting_values(r.run.pipeline));
+      auto values = setting_values(r.run.pipeline);
+      if (auto it = values.find("hpo.from_run"); it != values.end()) it->second = seed_free(it->second, r.run.seed);
+      combos[{r.run.dataset, r.run.model}].emplace_back(&r, std::move(values));
     } catch (const Error& e) {
       warnings.push_back("run " + r.run.id + ": its stored pipeline cannot be read (" + e.what() +
                          "); its setting is labelled by learning rate and weight decay only");

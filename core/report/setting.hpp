@@ -6,6 +6,7 @@
 // Table 1, AUBC and the penalty matrix group by whatever the grid varied.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,6 +21,11 @@ namespace quarry::report {
 /// dataset.name and model.name (the report's own dimensions). Throws quarry::Error when
 /// the text is not TOML.
 std::map<std::string, std::string> setting_values(const std::string& pipeline_toml);
+
+/// `value` with the run's own seed made a placeholder: "x-s3" and "x-s3@40" -> "x-s{seed}" and
+/// "x-s{seed}@40" for seed 3, so hpo.from_run = "...-s{seed}" (a sweep taking each seed's setting
+/// from the same seed's run) is one setting over seeds, not one per seed.
+std::string seed_free(const std::string& value, std::int64_t seed);
 
 /// Relabel the `hp` of the al runs among `runs` with a stored pipeline: per (dataset, model),
 /// the keys whose values differ between them, "key=value" in key order, after

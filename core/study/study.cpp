@@ -8,7 +8,7 @@
 #include "core/al/run_record.hpp"
 #include "core/host/discovery.hpp"
 #include "core/host/plugin_host.hpp"
-#include "core/hpo/stage.hpp"
+#include "core/hpo/regime.hpp"
 #include "core/util/log.hpp"
 #include "quarry/error.hpp"
 
@@ -19,10 +19,8 @@ namespace fs = std::filesystem;
 RunOutcome run_with_hpo_stage(const Pipeline& p, std::size_t strategy, std::int64_t seed, const PluginHost& host,
                               Store& store, const std::string& run_id) {
   if (!p.hpo.enabled) return run_active_learning(p, strategy, seed, host, store, run_id);
-  return run_active_learning(p, strategy, seed, host, store, run_id, hpo_stage(p, seed, host, store),
-                             [&p, &store](const std::string& id, const TrainConfig& restored) {
-                               return tuned_setting_for_resume(p, store, id, restored);
-                             });
+  const auto hooks = hpo_hooks(p, seed, host, store);
+  return run_active_learning(p, strategy, seed, host, store, run_id, hooks.cycle, hooks.resume, hooks.start);
 }
 
 namespace {

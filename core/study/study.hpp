@@ -32,7 +32,8 @@ struct StudyOutcome {
   bool already_finished = false;      ///< --run-id named a finished run: nothing ran
 };
 
-/// One active-learning run, with the [hpo] stage hooked in when the pipeline has one.
+/// One active-learning run, with the [hpo] stage and regime (core/hpo/regime.hpp) hooked in
+/// when the pipeline has an [hpo] section.
 RunOutcome run_with_hpo_stage(const Pipeline& p, std::size_t strategy, std::int64_t seed, const PluginHost& host,
                               Store& store, const std::string& run_id = "");
 

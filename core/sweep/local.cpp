@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <thread>
 
@@ -64,7 +65,9 @@ SweepSummary run_sweep_local(const Sweep& sweep, const LocalOptions& opts, std::
   if (opts.dry_run) {
     for (std::size_t i = 0; i < sweep.cells.size(); ++i) {
       const auto& c = sweep.cells[i];
-      out << fmt::format("[{}] {} ({})\n", i, c.id, statuses[i].empty() ? "to run" : statuses[i]);
+      std::string after;
+      for (auto a : c.after) after += (after.empty() ? ", after " : " and ") + sweep.cells[a].id;
+      out << fmt::format("[{}] {} ({}{})\n", i, c.id, statuses[i].empty() ? "to run" : statuses[i], after);
       if (statuses[i] == "finished") continue;
       std::string cmd = shell_quote(exe);
       for (const auto& a : cell_arguments(sweep, c, threads, opts.plugin_paths)) cmd += " " + shell_quote(a);
@@ -86,7 +89,18 @@ SweepSummary run_sweep_local(const Sweep& sweep, const LocalOptions& opts, std::
   };
   std::map<pid_t, Child> running;
   std::vector<char> slot_used(static_cast<std::size_t>(jobs), 0);
-  std::size_t next = 0, done = 0;
+  std::size_t next = 0, done = 0;  // next: cells started
+  // A cell whose hpo.from_run names another cell (SweepCell::after) starts once that one has stopped.
+  std::vector<char> started(pending.size(), 0), stopped(sweep.cells.size(), 1);
+  for (auto i : pending) stopped[i] = 0;
+  const auto startable = [&]() -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      const auto& after = sweep.cells[pending[i]].after;
+      if (!started[i] && std::all_of(after.begin(), after.end(), [&](std::size_t a) { return stopped[a] != 0; }))
+        return i;
+    }
+    return std::nullopt;
+  };
   const double t0 = now_seconds();
   InterruptGuard guard;
   bool stopping = false;
@@ -99,7 +113,11 @@ SweepSummary run_sweep_local(const Sweep& sweep, const LocalOptions& opts, std::
       for (const auto& [pid, c] : running) ::kill(pid, SIGTERM);
     }
     while (!stopping && next < pending.size() && static_cast<std::int64_t>(running.size()) < jobs) {
-      const SweepCell& c = sweep.cells[pending[next++]];
+      const auto pick = startable();
+      if (!pick) break;  // the rest wait for running cells
+      started[*pick] = 1;
+      ++next;
+      const SweepCell& c = sweep.cells[pending[*pick]];
       std::int64_t slot = 0;
       while (slot_used[static_cast<std::size_t>(slot)]) ++slot;
       slot_used[static_cast<std::size_t>(slot)] = 1;
@@ -128,6 +146,7 @@ SweepSummary run_sweep_local(const Sweep& sweep, const LocalOptions& opts, std::
       }
       reaped = true;
       const SweepCell& c = sweep.cells[it->second.cell];
+      stopped[c.index] = 1;
       const double secs = now_seconds() - it->second.start;
       slot_used[static_cast<std::size_t>(it->second.slot)] = 0;
       const int code = r < 0 ? -1 : exit_status(status);

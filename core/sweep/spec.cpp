@@ -16,6 +16,7 @@
 
 #include "core/pipeline/pipeline.hpp"
 #include "core/pipeline/toml.hpp"
+#include "core/sweep/transfer.hpp"
 #include "quarry/error.hpp"
 
 namespace quarry {
@@ -355,6 +356,7 @@ Sweep parse_sweep(const std::string& text, const std::string& file, const Compon
         sw.cells.push_back(std::move(cell));
       }
   }
+  link_transfers(sw);
   return sw;
 }
 

@@ -26,6 +26,8 @@ struct SweepCell {
   std::string hp;                 ///< [[grid.hp]] name, empty without one
   std::vector<std::string> sets;  ///< every --set override of this cell (results, seed, hp, axes)
   std::string device;             ///< the cell's resolved [run].device
+  /// Cells this one waits for: those whose run its hpo.from_run names (transfer.hpp).
+  std::vector<std::size_t> after;
 };
 
 /// [slurm] defaults of a sweep file; the command line overrides each.
