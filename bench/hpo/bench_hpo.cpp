@@ -110,10 +110,10 @@ int run(int argc, char** argv) {
     for (const auto& t : out.trials) pruned += t.state == "pruned";
     std::printf("{\"pruner\": \"%s\", \"seed\": %lld, \"pool\": %lld, \"trials\": %zu, \"pruned\": %d, "
                 "\"best_val\": %.6f, \"test_accuracy\": %.6f, \"epochs\": %lld, \"seconds\": %.2f, "
-                "\"best\": %s}\n",
+                "\"eta\": %lld, \"best\": %s}\n",
                 arg.c_str(), static_cast<long long>(seed), static_cast<long long>(pool), out.trials.size(), pruned,
                 out.result.best_value, out.result.test_accuracy, static_cast<long long>(out.epochs_trained),
-                now_seconds() - t0, out.result.best_params_json.c_str());
+                now_seconds() - t0, static_cast<long long>(p.hpo.reduction_factor), out.result.best_params_json.c_str());
   } else if (mode == "rungs") {
     const int configs = std::stoi(arg);
     HpoConfig asha = p.hpo;

@@ -4,7 +4,8 @@
 # several seeds, and the evidence for how rungs are measured (docs/hpo.md, "Multi-fidelity search").
 #   bench/hpo/run.sh [BUILD_DIR]
 # Environment: SEEDS (default "1 2 3 4 5"), POOL (labels, default 1000), CONFIGS (random settings
-# for the rung evidence, default 30; 0 skips it), WHAT ("rungs search"), THREADS (default 1).
+# for the rung evidence, default 30; 0 skips it), WHAT ("rungs search"), THREADS (default 1),
+# PRUNERS (default "none asha hyperband"), ETA (hpo.reduction_factor, default 3).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -19,7 +20,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 [ -f "$data/train_features.npy" ] || /usr/bin/python3 "$here/make_pool.py" "$data"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-set_args=(--set "dataset.path=$data" --set "run.threads=$threads")
+set_args=(--set "dataset.path=$data" --set "run.threads=$threads" --set "hpo.reduction_factor=${ETA:-3}")
 if [[ " $what " == *" rungs "* && $configs -gt 0 ]]; then
   for s in $seeds; do
     nice "$bench" rungs "$here/pool.toml" "$pool" "$s" "$configs" "${set_args[@]}" >> "$out/rungs.jsonl"
@@ -28,7 +29,7 @@ if [[ " $what " == *" rungs "* && $configs -gt 0 ]]; then
 fi
 if [[ " $what " == *" search "* ]]; then
   for s in $seeds; do
-    for pruner in none asha hyperband; do
+    for pruner in ${PRUNERS:-none asha hyperband}; do
       nice "$bench" search "$here/pool.toml" "$pool" "$s" "$pruner" "${set_args[@]}" >> "$out/search.jsonl"
       echo "done: seed $s, $pruner ($(tail -1 "$out/search.jsonl" | cut -c1-120))" >&2
     done

@@ -55,9 +55,14 @@ def search_table(rows, pool):
     if not rows:
         return
     seeds = sorted({r["seed"] for r in rows})
-    by = {p: [r for r in rows if r["pruner"] == p] for p in ("none", "asha", "hyperband")}
-    base = {r["seed"]: r for r in by["none"]}
-    print(f"{len(seeds)} seeds, {pool} labels, {by['none'][0]['trials'] if by['none'] else '?'} trials per search; "
+    labels = []
+    for r in rows:  # "asha", "hyperband", or a label with the settings, e.g. "asha eta=4"
+        r["label"] = r["pruner"] + (f" eta={r['eta']}" if r.get("eta", 3) != 3 else "")
+        if r["label"] not in labels:
+            labels.append(r["label"])
+    by = {p: [r for r in rows if r["label"] == p] for p in labels}
+    base = {r["seed"]: r for r in by.get("none", [])}
+    print(f"{len(seeds)} seeds, {pool} labels, {rows[0]['trials']} trials per search; "
           "means over the seeds")
     print()
     print("| search | best val acc | test acc (tuned) | test acc - plain TPE | training epochs | epochs / plain TPE | pruned trials | seconds |")
@@ -65,7 +70,9 @@ def search_table(rows, pool):
     for p, rs in by.items():
         if not rs:
             continue
-        name = "plain TPE" if p == "none" else f"TPE + {'ASHA' if p == 'asha' else 'Hyperband'}"
+        kind, _, extra = p.partition(" ")
+        name = "plain TPE" if kind == "none" else f"TPE + {'ASHA' if kind == 'asha' else 'Hyperband'}"
+        name += f" ({extra.replace('eta=', 'reduction factor ')})" if extra else ""
         d = [100 * (r["test_accuracy"] - base[r["seed"]]["test_accuracy"]) for r in rs if r["seed"] in base]
         ratio = [r["epochs"] / base[r["seed"]]["epochs"] for r in rs if r["seed"] in base]
         print(f"| {name} | {100 * np.mean([r['best_val'] for r in rs]):.2f}% | "
