@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "core/data/seeds.hpp"
+#include "core/hpo/fused_trials.hpp"
 #include "core/hpo/objective.hpp"
 #include "core/hpo/splits.hpp"
 #include "core/hpo/train_space.hpp"
@@ -49,9 +50,9 @@ std::unique_ptr<hpo::Sampler> make_sampler(const HpoConfig& hpo, std::uint64_t s
   o.seed = s;
   o.direction = hpo::Direction::Maximize;
   o.n_startup_trials = static_cast<int>(hpo.startup_trials);
-  // Parallel workers spread out by counting running trials as bad (Optuna's constant
+  // Parallel workers (and fused trials) spread out by counting running trials as bad (Optuna's constant
   // liar); a sequential search keeps suggestions a function of finished trials only.
-  o.constant_liar = hpo.parallel > 1;
+  o.constant_liar = hpo.parallel > 1 || hpo.fuse > 1;
   return std::make_unique<hpo::TpeSampler>(o);
 }
 
@@ -116,47 +117,63 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
     std::int64_t done = 0;
     std::exception_ptr error;
     Progress progress(log, "search " + search_id + " trial", static_cast<std::int64_t>(todo.size()), 0.0);
+    // hpo.fuse = K: a worker takes K trials at once and trains them as one fused model.
+    const auto fuse = static_cast<std::size_t>(std::max<std::int64_t>(1, hpo.fuse));
     auto worker = [&](Model& model) {
       for (;;) {
-        int number = 0;
-        Assignment a;
+        std::vector<int> numbers;
+        std::vector<Assignment> as;
         {
           std::lock_guard<std::mutex> lock(mu);
-          if (error || next >= todo.size()) return;
-          number = todo[next++];
-          try {
-            a = hpo::suggest(space, *sampler, history, number, enqueued);
-            store.add_trial({search_id, number, params_json(space, a), "running", 0, 0, 0});
-          } catch (...) {
-            error = std::current_exception();
-            return;
+          while (!error && next < todo.size() && numbers.size() < fuse) {
+            const int number = todo[next++];
+            Assignment a;
+            try {
+              a = hpo::suggest(space, *sampler, history, number, enqueued);
+              store.add_trial({search_id, number, params_json(space, a), "running", 0, 0, 0});
+            } catch (...) {
+              error = std::current_exception();
+              return;
+            }
+            hpo::Trial running;
+            running.number = number;
+            running.assignment = a;
+            history.push_back(running);
+            numbers.push_back(number);
+            as.push_back(a);
           }
-          hpo::Trial running;
-          running.number = number;
-          running.assignment = a;
-          history.push_back(running);
+          if (numbers.empty()) return;
         }
         try {
-          if (hooks.before_trial) hooks.before_trial(number);
           const double t0 = now_seconds();
-          const auto cfg = apply_assignment(space, a, base);
-          const auto score = score_trial(model, e, cfg, labeled, splits, seed);
-          TrialRecord rec{search_id, number, params_json(space, a), score.failed ? "failed" : "complete",
-                          score.failed ? std::numeric_limits<double>::quiet_NaN() : score.accuracy,
-                          score.failed ? std::numeric_limits<double>::quiet_NaN() : score.nll, now_seconds() - t0};
+          std::vector<TrainConfig> cfgs;
+          for (std::size_t j = 0; j < numbers.size(); ++j) {
+            if (hooks.before_trial) hooks.before_trial(numbers[j]);
+            cfgs.push_back(apply_assignment(space, as[j], base));
+          }
+          const auto scores = score_trials(p, model, e, cfgs, labeled, splits, seed, log);
+          const double seconds = (now_seconds() - t0) / static_cast<double>(numbers.size());
           std::lock_guard<std::mutex> lock(mu);
-          store.add_trial(rec);
-          records[number] = rec;
-          for (auto& h : history)
-            if (h.number == number) {
-              h.state = score.failed ? hpo::TrialState::Failed : hpo::TrialState::Complete;
-              h.value = rec.value;
-              h.message = score.why;
-            }
-          progress.step(++done, score.failed ? fmt::format("| trial {} {} FAILED: {}", number, space.render(a), score.why)
-                                             : fmt::format("| trial {} {}: val acc {:.4f}, val NLL {:.4f}, {:.1f}s",
-                                                           number, space.render(a), score.accuracy, score.nll,
-                                                           rec.seconds));
+          for (std::size_t j = 0; j < numbers.size(); ++j) {
+            const int number = numbers[j];
+            const auto& a = as[j];
+            const auto& score = scores[j];
+            TrialRecord rec{search_id, number, params_json(space, a), score.failed ? "failed" : "complete",
+                            score.failed ? std::numeric_limits<double>::quiet_NaN() : score.accuracy,
+                            score.failed ? std::numeric_limits<double>::quiet_NaN() : score.nll, seconds};
+            store.add_trial(rec);
+            records[number] = rec;
+            for (auto& h : history)
+              if (h.number == number) {
+                h.state = score.failed ? hpo::TrialState::Failed : hpo::TrialState::Complete;
+                h.value = rec.value;
+                h.message = score.why;
+              }
+            progress.step(++done, score.failed ? fmt::format("| trial {} {} FAILED: {}", number, space.render(a), score.why)
+                                               : fmt::format("| trial {} {}: val acc {:.4f}, val NLL {:.4f}, {:.1f}s",
+                                                             number, space.render(a), score.accuracy, score.nll,
+                                                             rec.seconds));
+          }
         } catch (...) {
           std::lock_guard<std::mutex> lock(mu);
           if (!error) error = std::current_exception();

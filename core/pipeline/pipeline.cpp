@@ -181,6 +181,7 @@ void read_hpo(const toml::table& root, const std::string& file, Pipeline& p, tom
   o.split_fraction = h.get_float("split_fraction");
   o.folds = h.get_int("folds");
   o.parallel = h.get_int("parallel");
+  o.fuse = h.get_int("fuse");
   o.enqueue_current = h.get_bool("enqueue_current");
   if (o.folds == 1) fail_at(*h_t->get("folds"), file, "hpo.folds", "K-fold needs folds >= 2 (0 = random splits)");
   auto tr_h = to_toml(h);
