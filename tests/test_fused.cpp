@@ -192,15 +192,16 @@ TEST_CASE("fused small_cnn (grouped convolutions, stacked batch norm, own augmen
   CHECK(fused_vs_alone("small_cnn", params, im.spec, im.data, im.mean, im.std, 4, 3, 8, 40, true, 2) < 1e-4);
 }
 
-TEST_CASE("fused resnet18 and wide_resnet (residual blocks, projected shortcuts, block dropout) equal one by one") {
-  // 16 x 16: at 8 x 8, resnet18's last stage normalises 1 x 1 maps over a batch of 8, which
-  // amplifies rounding differences chaotically (fused and unfused then part by 1e-2 in 2 epochs).
+TEST_CASE("fused wide_resnet (pre-activation blocks, projected shortcuts, block dropout) equals one by one") {
   const auto im = images(16);
-  const auto resnet = params_of("resnet18", {{"width", std::int64_t{4}}, {"dropout", 0.2}});
-  CHECK(fused_vs_alone("resnet18", resnet, im.spec, im.data, im.mean, im.std, 3, 2, 8, 40, false, 3) < 1e-4);
   const auto wide =
       params_of("wide_resnet", {{"depth", std::int64_t{10}}, {"widen", std::int64_t{1}}, {"dropout", 0.3}});
   CHECK(fused_vs_alone("wide_resnet", wide, im.spec, im.data, im.mean, im.std, 4, 2, 8, 40, true, 2) < 1e-4);
+  // resnet18 is not fused (its fused form did not match the unfused training; see docs/hpo.md).
+  auto r = make("resnet18", params_of("resnet18", {{"width", std::int64_t{4}}}), im.spec, 1);
+  std::string why;
+  CHECK_FALSE(make_fused_net("resnet18", Params("resnet18"), {r.get(), r.get()}, 1, why));
+  CHECK(why == "no fused equivalent of model 'resnet18' (fused: linear, mlp, small_cnn, wide_resnet)");
 }
 
 TEST_CASE("a diverged fused member is frozen at the epoch train_model stops at; the others are unaffected") {
@@ -255,7 +256,7 @@ TEST_CASE("what cannot be fused says why") {
   CHECK(why == "members 0 and 1 differ in the size of their labeled sets");
   auto v = make("vgg11_bn", params_of("vgg11_bn", {}), ModelSpec{1, 32, 32, 3, 0}, 1);
   CHECK_FALSE(make_fused_net("vgg11_bn", Params("vgg11_bn"), {v.get(), v.get()}, 1, why));
-  CHECK(why == "no fused equivalent of model 'vgg11_bn' (fused: linear, mlp, small_cnn, resnet18, wide_resnet)");
+  CHECK(why == "no fused equivalent of model 'vgg11_bn' (fused: linear, mlp, small_cnn, wide_resnet)");
   // A model registered under a fused name but with other parameters is recognised as not the in-tree one.
   CHECK_FALSE(make_fused_net("linear", Params("linear"), {v.get()}, 1, why));
   CHECK(why.find("model 'linear' is not the in-tree linear: it has no parameter 'fc.weight'") != std::string::npos);

@@ -127,7 +127,7 @@ const std::vector<ParamSpec>& hpo_schema() {
       param_int("folds", h.folds, "> 1: K-fold cross-validation instead of random splits", 0, 100),
       param_int("parallel", h.parallel, "trials run at once", 1, 64),
       param_int("fuse", h.fuse,
-                "trials trained at once as one fused model (linear, mlp, small_cnn, resnet18, wide_resnet; 1 = off)", 1,
+                "trials trained at once as one fused model (linear, mlp, small_cnn, wide_resnet; 1 = off)", 1,
                 4096),
       param_bool("enqueue_current", h.enqueue_current, "first trial = the pipeline's own [train] setting"),
   };

@@ -85,51 +85,6 @@ class FusedSmallCnn : public FusedNet {
   double p_;
 };
 
-/// `resnet18` (CIFAR variant): 3x3 stem, four stages of two basic blocks (1x1 conv + BN
-/// shortcut where the shape changes), global average pool, dropout, Linear.
-class FusedResNet18 : public FusedNet {
- public:
-  FusedResNet18(const std::vector<Model*>& models, std::int64_t streams, double dropout) : p_(dropout) {
-    members_ = static_cast<std::int64_t>(models.size()), streams_ = streams;
-    stack_parameter(models, "stem.weight", false);
-    stack_batch_norm(models, "stem_bn");
-    for (int layer = 1; layer <= 4; ++layer)
-      for (int block = 0; block < 2; ++block) {
-        const auto b = "layer" + std::to_string(layer) + "." + std::to_string(block);
-        stack_parameter(models, b + ".conv1.weight", false);
-        stack_batch_norm(models, b + ".bn1");
-        stack_parameter(models, b + ".conv2.weight", false);
-        stack_batch_norm(models, b + ".bn2");
-        if (has_parameter(models, b + ".shortcut.0.weight")) {
-          stack_parameter(models, b + ".shortcut.0.weight", false);
-          stack_batch_norm(models, b + ".shortcut.1");
-          shortcut_.push_back(b);
-        }
-      }
-    stack_parameter(models, "classifier.weight", false);
-    stack_parameter(models, "classifier.bias", false);
-  }
-  torch::Tensor forward(const torch::Tensor& x, bool training, std::vector<at::Generator>& gens) override {
-    auto h = torch::relu(batch_norm(conv(stream_images(x), "stem.weight", 1, 1, true), "stem_bn", training));
-    for (int layer = 1; layer <= 4; ++layer)
-      for (int block = 0; block < 2; ++block) {
-        const auto b = "layer" + std::to_string(layer) + "." + std::to_string(block);
-        const std::int64_t stride = layer > 1 && block == 0 ? 2 : 1;
-        auto out = torch::relu(batch_norm(conv(h, b + ".conv1.weight", stride, 1), b + ".bn1", training));
-        out = batch_norm(conv(out, b + ".conv2.weight", 1, 1), b + ".bn2", training);
-        const bool projected = std::find(shortcut_.begin(), shortcut_.end(), b) != shortcut_.end();
-        h = torch::relu(out + (projected ? batch_norm(conv(h, b + ".shortcut.0.weight", stride, 0), b + ".shortcut.1",
-                                                      training)
-                                         : h));
-      }
-    return linear(dropout(pool_members(h), p_, training, gens), "classifier");
-  }
-
- private:
-  double p_;
-  std::vector<std::string> shortcut_;
-};
-
 /// `wide_resnet` (WRN-d-k, pre-activation blocks, dropout between a block's two convs).
 class FusedWideResNet : public FusedNet {
  public:
@@ -175,14 +130,13 @@ class FusedWideResNet : public FusedNet {
 
 }  // namespace
 
-const char* fused_model_names() { return "linear, mlp, small_cnn, resnet18, wide_resnet"; }
+const char* fused_model_names() { return "linear, mlp, small_cnn, wide_resnet"; }
 
 std::unique_ptr<FusedNet> make_fused_architecture(const std::string& name, const Params& params,
                                                   const std::vector<Model*>& models, std::int64_t streams) {
   if (name == "linear") return std::make_unique<FusedLinear>(models, streams);
   if (name == "mlp") return std::make_unique<FusedMlp>(models, streams, dropout_of(params));
   if (name == "small_cnn") return std::make_unique<FusedSmallCnn>(models, streams, dropout_of(params));
-  if (name == "resnet18") return std::make_unique<FusedResNet18>(models, streams, dropout_of(params));
   if (name == "wide_resnet") return std::make_unique<FusedWideResNet>(models, streams, dropout_of(params));
   return nullptr;
 }

@@ -92,7 +92,7 @@ class FusedNet {
 /// The fused equivalent of `models` (M members, the model plugin `name` with `params`; member
 /// m's initial weights are models[m]'s), with its members laid out on `streams` streams.
 /// nullptr and `why` when the architecture cannot be fused (not one of linear, mlp, small_cnn,
-/// resnet18, wide_resnet; parameters that are not the in-tree model's; a probe batch that
+/// wide_resnet; parameters that are not the in-tree model's; a probe batch that
 /// disagrees with the plugin's forward).
 std::unique_ptr<FusedNet> make_fused_net(const std::string& name, const Params& params,
                                          const std::vector<Model*>& models, std::int64_t streams, std::string& why);
