@@ -13,6 +13,7 @@
 
 #include "core/data/seeds.hpp"
 #include "core/hpo/fidelity.hpp"
+#include "core/hpo/fused_trials.hpp"
 #include "core/hpo/objective.hpp"
 #include "core/hpo/pruner.hpp"
 #include "core/hpo/splits.hpp"
@@ -52,9 +53,9 @@ std::unique_ptr<hpo::Sampler> make_sampler(const HpoConfig& hpo, std::uint64_t s
   o.seed = s;
   o.direction = hpo::Direction::Maximize;
   o.n_startup_trials = static_cast<int>(hpo.startup_trials);
-  // Parallel workers spread out by counting running trials as bad (Optuna's constant
+  // Parallel workers (and fused trials) spread out by counting running trials as bad (Optuna's constant
   // liar); a sequential search keeps suggestions a function of finished trials only.
-  o.constant_liar = hpo.parallel > 1;
+  o.constant_liar = hpo.parallel > 1 || (hpo.fuse > 1 && hpo.pruner == "none");
   return std::make_unique<hpo::TpeSampler>(o);
 }
 
@@ -141,36 +142,54 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
     std::int64_t done = 0;
     std::exception_ptr error;
     Progress progress(log, "search " + search_id + " trial", static_cast<std::int64_t>(todo.size()), 0.0);
+    // hpo.fuse = K: a worker takes K trials at once and trains them as one fused model
+    // (core/hpo/fused_trials.hpp). With a pruner each trial stops at its own rung: one by one.
+    const auto fuse = pruner.active() ? std::size_t{1} : static_cast<std::size_t>(std::max<std::int64_t>(1, hpo.fuse));
+    if (hpo.fuse > 1 && pruner.active())
+      log.info(fmt::format("hpo.fuse = {}: trials are trained one by one under hpo.pruner = \"{}\" (each stops at its own rung)",
+                           hpo.fuse, hpo.pruner));
     auto worker = [&](Model& model) {
       for (;;) {
-        int number = 0;
-        Assignment a;
+        std::vector<int> numbers;
+        std::vector<Assignment> as;
         {
           std::lock_guard<std::mutex> lock(mu);
-          if (error || next >= todo.size()) return;
-          number = todo[next++];
-          try {
-            a = hpo::suggest(space, *sampler, history, number, enqueued);
-            store.add_trial({search_id, number, params_json(space, a), "running", 0, 0, 0});
-          } catch (...) {
-            error = std::current_exception();
-            return;
+          while (!error && next < todo.size() && numbers.size() < fuse) {
+            const int number = todo[next++];
+            Assignment a;
+            try {
+              a = hpo::suggest(space, *sampler, history, number, enqueued);
+              store.add_trial({search_id, number, params_json(space, a), "running", 0, 0, 0});
+            } catch (...) {
+              error = std::current_exception();
+              return;
+            }
+            hpo::Trial running;
+            running.number = number;
+            running.assignment = a;
+            history.push_back(running);
+            numbers.push_back(number);
+            as.push_back(a);
           }
-          hpo::Trial running;
-          running.number = number;
-          running.assignment = a;
-          history.push_back(running);
+          if (numbers.empty()) return;
         }
         try {
-          if (hooks.before_trial) hooks.before_trial(number);
+          std::vector<TrainConfig> cfgs;
+          for (std::size_t j = 0; j < numbers.size(); ++j) {
+            if (hooks.before_trial) hooks.before_trial(numbers[j]);
+            cfgs.push_back(apply_assignment(space, as[j], base));
+          }
           const double t0 = now_seconds();
-          const auto cfg = apply_assignment(space, a, base);
-          const std::string params = params_json(space, a);
-          RungedTrial ran;
+          std::vector<RungedTrial> ran(numbers.size());
           if (!pruner.active()) {
-            ran.score = score_trial(model, e, cfg, labeled, splits, seed);
-            ran.epochs_trained = cfg.epochs * static_cast<std::int64_t>(splits.size());
+            const auto scores = score_trials(p, model, e, cfgs, labeled, splits, seed, log);
+            for (std::size_t j = 0; j < numbers.size(); ++j) {
+              ran[j].score = scores[j];
+              ran[j].epochs_trained = cfgs[j].epochs * static_cast<std::int64_t>(splits.size());
+            }
           } else {
+            const int number = numbers[0];
+            const std::string params = params_json(space, as[0]);
             std::vector<hpo::Rung> reuse;
             {
               std::lock_guard<std::mutex> lock(mu);
@@ -188,34 +207,41 @@ SearchOutcome run_search(const Pipeline& p, Experiment& e, const std::vector<std
             const auto before_rung = [&](std::int64_t epochs) {
               if (hooks.before_rung) hooks.before_rung(number, epochs);
             };
-            ran = score_by_rungs(model, e, cfg, labeled, splits, seed, pruner.rungs(pruner.bracket_of(number)),
-                                 std::move(reuse), measured, before_rung);
+            ran[0] = score_by_rungs(model, e, cfgs[0], labeled, splits, seed, pruner.rungs(pruner.bracket_of(number)),
+                                    std::move(reuse), measured, before_rung);
           }
-          const auto& score = ran.score;
+          const double seconds = (now_seconds() - t0) / static_cast<double>(numbers.size());
           const auto nan = std::numeric_limits<double>::quiet_NaN();
-          TrialRecord rec{search_id, number, params, score.failed ? "failed" : ran.pruned ? "pruned" : "complete",
-                          score.failed ? nan : score.accuracy, score.failed || ran.pruned ? nan : score.nll,
-                          now_seconds() - t0, ran.stop_epoch, hpo::rungs_json(ran.rungs)};
           std::lock_guard<std::mutex> lock(mu);
-          store.add_trial(rec);
-          records[number] = rec;
-          rung_log[number] = ran.rungs;
-          out.epochs_trained += ran.epochs_trained;
-          for (auto& h : history)
-            if (h.number == number) {
-              h.state = score.failed ? hpo::TrialState::Failed
-                                     : ran.pruned ? hpo::TrialState::Pruned : hpo::TrialState::Complete;
-              h.value = rec.value;
-              h.step = ran.stop_epoch;
-              h.message = score.why;
-            }
-          progress.step(++done, score.failed ? fmt::format("| trial {} {} FAILED: {}", number, space.render(a), score.why)
-                                : ran.pruned ? fmt::format("| trial {} {}: pruned at {} epochs (val acc {:.4f}), {:.1f}s",
-                                                           number, space.render(a), ran.stop_epoch, score.accuracy,
-                                                           rec.seconds)
-                                             : fmt::format("| trial {} {}: val acc {:.4f}, val NLL {:.4f}, {:.1f}s",
-                                                           number, space.render(a), score.accuracy, score.nll,
-                                                           rec.seconds));
+          for (std::size_t j = 0; j < numbers.size(); ++j) {
+            const int number = numbers[j];
+            const auto& a = as[j];
+            const auto& score = ran[j].score;
+            const bool pruned = ran[j].pruned;
+            TrialRecord rec{search_id, number, params_json(space, a),
+                            score.failed ? "failed" : pruned ? "pruned" : "complete",
+                            score.failed ? nan : score.accuracy, score.failed || pruned ? nan : score.nll,
+                            seconds, ran[j].stop_epoch, hpo::rungs_json(ran[j].rungs)};
+            store.add_trial(rec);
+            records[number] = rec;
+            rung_log[number] = ran[j].rungs;
+            out.epochs_trained += ran[j].epochs_trained;
+            for (auto& h : history)
+              if (h.number == number) {
+                h.state = score.failed ? hpo::TrialState::Failed
+                                       : pruned ? hpo::TrialState::Pruned : hpo::TrialState::Complete;
+                h.value = rec.value;
+                h.step = ran[j].stop_epoch;
+                h.message = score.why;
+              }
+            progress.step(++done, score.failed ? fmt::format("| trial {} {} FAILED: {}", number, space.render(a), score.why)
+                                  : pruned ? fmt::format("| trial {} {}: pruned at {} epochs (val acc {:.4f}), {:.1f}s",
+                                                         number, space.render(a), ran[j].stop_epoch, score.accuracy,
+                                                         rec.seconds)
+                                           : fmt::format("| trial {} {}: val acc {:.4f}, val NLL {:.4f}, {:.1f}s",
+                                                         number, space.render(a), score.accuracy, score.nll,
+                                                         rec.seconds));
+          }
         } catch (...) {
           std::lock_guard<std::mutex> lock(mu);
           if (!error) error = std::current_exception();

@@ -227,6 +227,7 @@ void read_hpo(const toml::table& root, const std::string& file, Pipeline& p, tom
   o.split_fraction = h.get_float("split_fraction");
   o.folds = h.get_int("folds");
   o.parallel = h.get_int("parallel");
+  o.fuse = h.get_int("fuse");
   o.enqueue_current = h.get_bool("enqueue_current");
   o.pruner = h.get_string("pruner");
   o.min_epochs = h.get_int("min_epochs");

@@ -67,6 +67,7 @@ struct HpoConfig {
   double split_fraction = 0.1;       ///< of the pool, per split
   std::int64_t folds = 0;            ///< > 0: K-fold instead of random splits
   std::int64_t parallel = 1;
+  std::int64_t fuse = 1;             ///< > 1: that many trials trained at once as one fused model
   bool enqueue_current = true;       ///< first trial = the pipeline's own setting
   std::vector<SearchDimension> space;
   // Multi-fidelity search (core/hpo/pruner.hpp): rungs are short full schedules of the budget's epochs.
