@@ -4,6 +4,8 @@
 #include <fstream>
 #include <random>
 
+#include <torch/torch.h>
+
 #include "core/util/log.hpp"
 
 namespace quarry::testing {
@@ -63,6 +65,14 @@ std::shared_ptr<Strategy> make_strategy(const std::string& name, const std::map<
   Params p("strategy '" + name + "'");
   for (const auto& [k, v] : values) p.set(k, v);
   return host().make_strategy(name, std::move(p));
+}
+
+std::shared_ptr<Model> make_head(const std::string& name, std::int64_t d, std::int64_t k,
+                                 const std::vector<std::pair<std::string, ParamValue>>& values) {
+  Params p(name);
+  for (const auto& [key, v] : values) p.set(key, v);
+  torch::manual_seed(3);
+  return host().make_model(name, p, ModelSpec{0, 0, 0, k, d});
 }
 
 std::string synthetic_pipeline(const std::string& results, const std::string& extra_strategies, std::int64_t budget,

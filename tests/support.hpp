@@ -39,6 +39,11 @@ const PluginHost& host();
 /// A strategy from host(), with these parameters (checked against the plugin's specs).
 std::shared_ptr<Strategy> make_strategy(const std::string& name, const std::map<std::string, ParamValue>& values = {});
 
+/// A model from host() for feature vectors of `d` values and `k` classes (a head: linear, mlp),
+/// with these parameters; its weights are drawn after torch::manual_seed(3).
+std::shared_ptr<Model> make_head(const std::string& name, std::int64_t d, std::int64_t k,
+                                 const std::vector<std::pair<std::string, ParamValue>>& values = {});
+
 /// A small pipeline on the synthetic dataset (fast on CPU); extra TOML is appended.
 std::string synthetic_pipeline(const std::string& results, const std::string& extra_strategies = "",
                                std::int64_t budget = 40, std::int64_t epochs = 3);
