@@ -168,3 +168,80 @@ TEST_CASE("every vision model's classify(features) is its forward logits, and th
   const auto p = ctx.predict(range(30), true, true);
   CHECK(torch::allclose(torch::softmax(ctx.classify(p.features), 1), p.probabilities, 1e-5, 1e-5));
 }
+
+namespace {
+
+/// tanh features, then dropout and a linear layer; counts its forward() calls. With `head` it
+/// offers Model::sample_logits, without it declines (the host then runs forward() per pass).
+struct CountingNet : Model {
+  explicit CountingNet(bool head) : head_(head) { fc = register_module("fc", torch::nn::Linear(6, 3)); }
+  ModelOutput forward(const torch::Tensor& x) override {
+    ++forwards;
+    const auto f = torch::tanh(x);
+    return {logits(f), f};
+  }
+  torch::Tensor sample_logits(const torch::Tensor& f) override { return head_ ? logits(f) : torch::Tensor(); }
+  std::int64_t feature_dim() const override { return 6; }
+  bool stochastic() const override { return true; }
+  torch::Tensor logits(const torch::Tensor& f) { return fc(quarry::dropout(f, 0.5, is_training())); }
+  torch::nn::Linear fc{nullptr};
+  int forwards = 0;
+
+ private:
+  bool head_;
+};
+
+/// What predict_samples must equal: every pass a whole forward() under a MonteCarloScope, batch
+/// by batch, drawing from ModelRandomScope(seed).
+torch::Tensor full_passes(Model& m, const DeviceSplit& split, const torch::Tensor& mean, const torch::Tensor& std,
+                          std::int64_t n, std::int64_t samples, std::int64_t batch, std::uint64_t seed) {
+  torch::NoGradGuard ng;
+  m.eval();
+  ModelRandomScope random(seed);
+  MonteCarloScope mc;
+  std::vector<torch::Tensor> rows;
+  for (std::int64_t s = 0; s < n; s += batch) {
+    const auto x = normalize(split.images.narrow(0, s, std::min(batch, n - s)), mean, std);
+    std::vector<torch::Tensor> passes;
+    for (std::int64_t t = 0; t < samples; ++t) passes.push_back(torch::softmax(m.forward(x).logits, 1));
+    rows.push_back(torch::stack(passes));
+  }
+  return torch::cat(rows, 1);
+}
+
+}  // namespace
+
+TEST_CASE("predict_samples runs a model's trunk once per batch when it has sample_logits, with the same samples") {
+  // Feature rows, 20 of them, in batches of 8 (3 batches), 5 passes.
+  DeviceSplit rows{torch::randn({20, 6}, at::detail::createCPUGenerator(4)), torch::zeros({20}, torch::kLong)};
+  for (const bool head : {true, false}) {
+    CAPTURE(head);
+    auto net = std::make_shared<CountingNet>(head);
+    const auto expected = full_passes(*net, rows, {}, {}, 20, 5, 8, 17);
+    net->forwards = 0;
+    const auto got = predict_samples(*net, rows, {}, {}, range(20), 5, 8, 17);
+    CHECK(torch::equal(got, expected));  // the same draws, bit for bit
+    // One per batch; without the head one per pass, and the first batch's features pass (asked once).
+    CHECK(net->forwards == (head ? 3 : 3 * 5 + 1));
+  }
+  // The in-tree models: small_cnn and resnet18 (dropout before the classifier) take the fast
+  // path, wide_resnet (dropout inside its blocks) declines; the mlp head takes it too.
+  auto e = experiment(0.0);
+  for (const char* name : {"small_cnn", "resnet18", "wide_resnet"}) {
+    CAPTURE(name);
+    auto m = make_model(name, 0.4, ModelSpec{1, 12, 12, 4});
+    const auto expected = full_passes(*m, e.data.pool, e.data.mean, e.data.std, 30, 4, 7, 9);
+    CHECK(torch::equal(predict_samples(*m, e.data.pool, e.data.mean, e.data.std, range(30), 4, 7, 9), expected));
+    CHECK(m->sample_logits(torch::zeros({1, m->feature_dim()})).defined() == (name != std::string("wide_resnet")));
+  }
+  Params p("model 'mlp'");
+  p.set("dropout", 0.3);
+  p.set("hidden", std::int64_t{5});
+  ModelSpec spec;
+  spec.input_dim = 6;
+  spec.num_classes = 3;
+  spec.in_channels = spec.height = spec.width = 0;
+  auto mlp = host().make_model("mlp", std::move(p), spec);
+  CHECK(mlp->stochastic());
+  CHECK(torch::equal(predict_samples(*mlp, rows, {}, {}, range(20), 5, 8, 3), full_passes(*mlp, rows, {}, {}, 20, 5, 8, 3)));
+}

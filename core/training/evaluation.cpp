@@ -49,16 +49,28 @@ torch::Tensor predict_samples(Model& model, const DeviceSplit& split, const torc
   const auto idx = torch::tensor(indices, torch::kInt64).to(device);
   const auto n = idx.size(0);
   ModelRandomScope random(seed);
-  MonteCarloScope monte_carlo;
+  // The trunk once per batch and the head per pass when the model offers it (Model::sample_logits,
+  // asked on the first pass); else the whole forward() per pass. The same draws either way.
+  bool head_only = true;
   torch::Tensor out;
   for (std::int64_t s = 0; s < n; s += batch) {
     const auto len = std::min(batch, n - s);
     const auto x = normalize(split.images.index_select(0, idx.narrow(0, s, len)), mean, std);
+    torch::Tensor features;
+    if (head_only) {
+      AutocastScope ac(autocast, device);
+      features = model.forward(x).features;  // outside the MonteCarloScope: no dropout, no draws
+    }
     for (std::int64_t pass = 0; pass < samples; ++pass) {
       torch::Tensor logits;
       {
+        MonteCarloScope monte_carlo;
         AutocastScope ac(autocast, device);
-        logits = model.forward(x).logits;
+        if (head_only) logits = model.sample_logits(features);
+        if (!logits.defined()) {
+          head_only = false;
+          logits = model.forward(x).logits;
+        }
       }
       if (!out.defined()) out = torch::empty({samples, n, logits.size(1)}, logits.options().dtype(torch::kFloat32));
       out[pass].narrow(0, s, len).copy_(torch::softmax(logits.to(torch::kFloat32), 1));

@@ -30,7 +30,9 @@ Outputs predict(Model& model, const DeviceSplit& split, const torch::Tensor& mea
 /// augmentation, eval mode with dropout active through quarry::MonteCarloScope), as a
 /// samples x N x C float32 tensor of softmax probabilities on the split's device. Each batch is
 /// read once and passed `samples` times; every draw comes from a ModelRandomScope(seed), so the
-/// same seed and batch size give the same samples.
+/// same seed and batch size give the same samples. A model with Model::sample_logits runs its
+/// trunk once per batch and only its head per pass (the same draws and values as `samples`
+/// forward() passes, at a fraction of the cost).
 torch::Tensor predict_samples(Model& model, const DeviceSplit& split, const torch::Tensor& mean,
                               const torch::Tensor& std, const std::vector<std::int64_t>& indices,
                               std::int64_t samples, std::int64_t batch, std::uint64_t seed,

@@ -90,9 +90,13 @@ torch::Tensor MlpHead::hidden(const torch::Tensor& x) { return torch::relu(fc1_-
 
 ModelOutput MlpHead::forward(const torch::Tensor& x) {
   auto h = hidden(x);
+  return {sample_logits(h), h};
+}
+
+torch::Tensor MlpHead::sample_logits(const torch::Tensor& h) {
   auto logits = fc2_->forward(quarry::dropout(h, dropout_, is_training()));
   if (!is_training() && laplace_.fitted()) logits = laplace_.predictive_logits(h, logits);
-  return {logits, h};
+  return logits;
 }
 
 torch::Tensor MlpHead::loss_and_gradients(const torch::Tensor& x, const torch::Tensor& y) {

@@ -47,6 +47,8 @@ class MlpHead : public Model {
   std::int64_t feature_dim() const override { return hidden_; }
   /// Monte-Carlo dropout passes (predict_samples) when dropout > 0.
   bool stochastic() const override { return dropout_ > 0; }
+  /// One Monte-Carlo pass of the output layer on the hidden features; forward() uses it.
+  torch::Tensor sample_logits(const torch::Tensor& features) override;
   /// On the CPU: the step's gradients without autograd (dropout drawn as forward() draws it).
   torch::Tensor loss_and_gradients(const torch::Tensor& x, const torch::Tensor& y) override;
   /// The output layer on hidden features (with the Laplace predictive once fitted, in eval mode).

@@ -58,7 +58,11 @@ ModelOutput ResNet18::forward(const torch::Tensor& x) {
   auto h = torch::relu(stem_bn(stem(x)));
   h = layer4->forward(layer3->forward(layer2->forward(layer1->forward(h))));
   auto features = global_average_pool(h);
-  return {classifier(quarry::dropout(features, dropout_, is_training())), features};
+  return {sample_logits(features), features};
+}
+
+torch::Tensor ResNet18::sample_logits(const torch::Tensor& features) {
+  return classifier(quarry::dropout(features, dropout_, is_training()));
 }
 
 }  // namespace quarry::vision

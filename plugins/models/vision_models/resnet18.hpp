@@ -31,6 +31,8 @@ struct ResNet18 : quarry::Model {
   std::int64_t feature_dim() const override { return feature_dim_; }
   torch::Tensor classify(const torch::Tensor& features) override { return classifier(features); }
   bool stochastic() const override { return dropout_ > 0; }
+  /// One Monte-Carlo pass of the classifier on the (pre-dropout) features; forward() uses it.
+  torch::Tensor sample_logits(const torch::Tensor& features) override;
 
   /// width (64), dropout (0), in_channels (0 = from the data).
   static std::vector<ParamSpec> param_specs();

@@ -34,7 +34,11 @@ ModelOutput SmallCnn::forward(const torch::Tensor& x) {
   auto h = torch::max_pool2d(torch::relu(bn1(conv1(x))), {2, 2});
   h = torch::max_pool2d(torch::relu(bn2(conv2(h))), {2, 2});
   auto features = torch::relu(embed(global_average_pool(h)));
-  return {classifier(quarry::dropout(features, dropout_, is_training())), features};
+  return {sample_logits(features), features};
+}
+
+torch::Tensor SmallCnn::sample_logits(const torch::Tensor& features) {
+  return classifier(quarry::dropout(features, dropout_, is_training()));
 }
 
 }  // namespace quarry::vision

@@ -19,6 +19,8 @@ struct SmallCnn : quarry::Model {
   std::int64_t feature_dim() const override { return feature_dim_; }
   torch::Tensor classify(const torch::Tensor& features) override { return classifier(features); }
   bool stochastic() const override { return dropout_ > 0; }
+  /// One Monte-Carlo pass of the classifier on the (pre-dropout) features; forward() uses it.
+  torch::Tensor sample_logits(const torch::Tensor& features) override;
 
   /// width (32), feature_dim (128), dropout (0), in_channels (0 = from the data).
   static std::vector<ParamSpec> param_specs();

@@ -66,37 +66,45 @@ class Bald : public quarry::Strategy {
     // Candidates per block: about 4,096 floats per buffer (three buffers stay in L1/L2).
     const auto block = std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(c, 1));
     const auto blocks = (n + block - 1) / block;
-    const auto inv_s = 1.0f / static_cast<float>(s);
     at::parallel_for(0, blocks, 1, [&](std::int64_t begin, std::int64_t end) {
       std::vector<float> mean(static_cast<std::size_t>(block * c)), plogp(mean.size());
       for (auto b = begin; b < end; ++b) {
-        const auto a = b * block, len = std::min(block, n - a), cells = len * c;
-        float* __restrict mp = mean.data();
-        float* __restrict lp = plogp.data();
-        std::fill(mp, mp + cells, 0.0f);
-        std::fill(lp, lp + cells, 0.0f);
-        for (std::int64_t t = 0; t < s; ++t) {
-          const float* __restrict slab = in + (t * n + a) * c;
-          for (std::int64_t e = 0; e < cells; ++e) {
-            mp[e] += slab[e];
-            lp[e] += quarry::xlogx(slab[e]);
-          }
-        }
-        for (std::int64_t e = 0; e < cells; ++e) mp[e] = quarry::xlogx(mp[e] * inv_s);
-        for (std::int64_t i = 0; i < len; ++i) {
-          double h_mean = 0, mean_h = 0;
-          for (std::int64_t j = 0; j < c; ++j) {
-            h_mean -= mp[i * c + j];
-            mean_h -= lp[i * c + j];
-          }
-          o[a + i] = h_mean - mean_h / static_cast<double>(s);
-        }
+        const auto a = b * block;
+        block_information(in, s, n, c, a, std::min(block, n - a), mean.data(), plogp.data(), o + a);
       }
     });
     return out;
   }
 
  private:
+  /// Candidates a .. a + len - 1 of the S x N x C samples `in`: float32 sums over the samples of
+  /// p and p log p per cell (in mp and lp, len x C each), then per candidate float64 sums over
+  /// the classes into o[0 .. len). Compiled for the widest vectors the CPU has (the same bits).
+  QUARRY_VECTOR_CLONES static void block_information(const float* in, std::int64_t s, std::int64_t n,
+                                                     std::int64_t c, std::int64_t a, std::int64_t len,
+                                                     float* __restrict mp, float* __restrict lp, double* o) {
+    const auto cells = len * c;
+    const auto inv_s = 1.0f / static_cast<float>(s);
+    std::fill(mp, mp + cells, 0.0f);
+    std::fill(lp, lp + cells, 0.0f);
+    for (std::int64_t t = 0; t < s; ++t) {
+      const float* __restrict slab = in + (t * n + a) * c;
+      for (std::int64_t e = 0; e < cells; ++e) {
+        mp[e] += slab[e];
+        lp[e] += quarry::xlogx(slab[e]);
+      }
+    }
+    for (std::int64_t e = 0; e < cells; ++e) mp[e] = quarry::xlogx(mp[e] * inv_s);
+    for (std::int64_t i = 0; i < len; ++i) {
+      double h_mean = 0, mean_h = 0;
+      for (std::int64_t j = 0; j < c; ++j) {
+        h_mean -= mp[i * c + j];
+        mean_h -= lp[i * c + j];
+      }
+      o[i] = h_mean - mean_h / static_cast<double>(s);
+    }
+  }
+
   std::int64_t samples_, memory_mb_;
 };
 

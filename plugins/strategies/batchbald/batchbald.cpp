@@ -117,7 +117,7 @@ class BatchBald : public quarry::Strategy {
       // q log q, 0 log 0 = 0: on the CPU quarry::xlogx in place (vectorised; xlogy is scalar).
       if (q.device().is_cpu()) {
         float* qp = q.data_ptr<float>();
-        at::parallel_for(0, q.numel(), 1 << 14, [&](std::int64_t b, std::int64_t e) { quarry::xlogx(qp + b, qp + b, e - b); });
+        at::parallel_for(0, q.numel(), 1 << 14, [&](std::int64_t b, std::int64_t e) { xlogx_in_place(qp + b, e - b); });
       } else {
         q = torch::xlogy(q, q);
       }
@@ -126,6 +126,9 @@ class BatchBald : public quarry::Strategy {
     }
     return out;
   }
+
+  /// p[i] = p[i] log p[i], compiled for the widest vectors the CPU has (the same bits).
+  QUARRY_VECTOR_CLONES static void xlogx_in_place(float* p, std::int64_t n) { quarry::xlogx(p, p, n); }
 
   /// log J for M configurations of the picked batch drawn from p(y_B): S x M float64.
   static torch::Tensor draw_configurations(const torch::Tensor& probs, const std::vector<std::int64_t>& batch,

@@ -60,6 +60,18 @@ class Model : public torch::nn::Module {
   /// through quarry::dropout with p > 0, so QueryContext::predict_samples can ask it for
   /// Monte-Carlo passes. A model without dropout says false and such strategies refuse it.
   virtual bool stochastic() const { return false; }
+  /// Optional fast path for Monte-Carlo passes, for a model whose only randomness is dropout
+  /// between its features and its logits (logits = head(dropout(features)), as small_cnn,
+  /// resnet18 and the mlp head): the logits of one pass from forward(x).features, drawing through
+  /// quarry::dropout exactly as forward() draws (write forward() as {sample_logits(f), f}). The
+  /// host then runs the deterministic trunk once per batch and only the head per pass: the same
+  /// draws and probabilities for S times fewer trunk passes (as the Bayesian module of Kirsch et
+  /// al.'s BatchBALD code keeps its deterministic part out of the sampling). The default returns
+  /// an undefined tensor: the host then runs forward() once per pass (decline on the first call).
+  virtual torch::Tensor sample_logits(const torch::Tensor& features) {
+    (void)features;
+    return {};
+  }
   /// The classifier head alone: logits from penultimate features (N x feature_dim()), so that
   /// classify(forward(x).features) == forward(x).logits in eval mode; no dropout. Strategies
   /// that move features (dropquery, alfamix) need it. This default throws: a model whose head
