@@ -3,10 +3,14 @@
 // materialised N x (C*D) gradient embedding for BADGE.
 #include "testing.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
 #include <set>
+#include <thread>
 
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -283,4 +287,21 @@ TEST_CASE("uniform draws use a fixed formula") {
     REQUIRE(v >= 0);
     REQUIRE(v < 7);
   }
+}
+
+TEST_CASE("at::parallel_for in code built against the SDK runs on several threads") {
+  // The SDK's kernels, the core and the plugins loop with at::parallel_for, a header template
+  // that runs the whole range on the calling thread unless its caller is built with OpenMP
+  // (Quarry::sdk gives -fopenmp to whatever links it, these tests included).
+  const auto before = at::get_num_threads();
+  at::set_num_threads(2);
+  std::mutex m;
+  std::set<std::thread::id> threads;
+  at::parallel_for(0, 2, 1, [&](std::int64_t, std::int64_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::lock_guard<std::mutex> lock(m);
+    threads.insert(std::this_thread::get_id());
+  });
+  at::set_num_threads(before);
+  CHECK(threads.size() == 2);
 }

@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
     const double peak = sgemm_peak();
     std::printf("torch %s, %s threads; sgemm peak (torch::mm 2048^3): %.1f GFLOP/s\n", TORCH_VERSION, argv[1], peak / 1e9);
 
-    {  // linear heads on embeddings
+    if (heads > 0) {  // linear heads on embeddings
       auto gen = at::detail::createCPUGenerator(2);
       const std::int64_t n = 4000, d = 384, classes = 10;
       auto y = torch::randint(0, classes, {n}, gen, torch::kInt64);
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
                     static_cast<long long>(head_epochs), static_cast<long long>(n), static_cast<long long>(d));
       print(what, c, flops, heads, peak);
     }
-    {  // small_cnn on images
+    if (cnns > 0) {  // small_cnn on images
       auto gen = at::detail::createCPUGenerator(3);
       const std::int64_t n = 1000, classes = 10, hw = 32, ch = 3, w = 32, f = 128;
       auto y = torch::randint(0, classes, {n}, gen, torch::kInt64);

@@ -7,7 +7,7 @@
 #  3. K = 8 small_cnn trainings (width 32, 3 x 32 x 32 images, batch 32, augmentation),
 #     fused vs separate, with the fused run's FLOP/s against the peak.
 # Prints times, ratios and the largest weight difference fused vs unfused.
-#   bench/hpo_fused/run.sh [BUILD_DIR]      (THREADS, HEADS, HEAD_EPOCHS, CNNS, CNN_EPOCHS: env)
+#   bench/hpo_fused/run.sh [BUILD_DIR]      (THREADS, HEADS, HEAD_EPOCHS, CNNS, CNN_EPOCHS: env; 0 skips a case)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

@@ -18,9 +18,9 @@
 // probabilities is ever exponentiated: J is kept as float64 logs, R as float32.
 //
 // Parameters: mc_samples (20), joint_samples (M = 1,000), memory_mb (0 = the run's budget).
-// Needs: Monte-Carlo samples. Cost per pick: one (M x S) x (S x N C) matrix product and
-// M N C logarithms (quarry::xlogx, vectorised, on the CPU), in candidate chunks under the budget;
-// the S x N x C samples must fit.
+// Needs: Monte-Carlo samples. Cost per pick: M N C S multiply-adds (the conditionals r_m) and
+// M N C logarithms (quarry::xlogx); on the CPU fused per candidate in registers, so nothing of
+// size M x N x C is written; the S x N x C samples must fit.
 //
 // Against the reference toolbox (dal-toolbox's BatchBALDSampling, after Kirsch's
 // batchbald_redux): the same estimator, but it draws only M = S configurations (one per
@@ -101,34 +101,66 @@ class BatchBald : public quarry::Strategy {
   }
 
  private:
-  /// sum_m v_m H(r_m) for every candidate, r_m = R^T p(. | x_n): a chunk of candidates at a time.
+  /// sum_m v_m H(r_m) for every candidate, r_m = R^T p(. | x_n), float32 N. On the CPU one fused
+  /// pass per candidate (joint_entropy_rows, candidates in parallel); elsewhere a chunk of
+  /// candidates at a time through matrix products.
   static torch::Tensor joint_entropies(const torch::Tensor& r, const torch::Tensor& v, const torch::Tensor& flat,
                                        std::int64_t n, std::int64_t c, std::int64_t budget) {
-    const auto m = r.size(1);
+    const auto s = r.size(0), m = r.size(1);
     auto out = torch::empty({n}, flat.options());
-    // Per candidate: the M x C conditional and its entropy terms; chunks of at most 8 MiB, so
-    // the three passes over them stay in cache.
+    if (flat.device().is_cpu()) {
+      // Configurations padded to whole blocks with R = 0 and v = 0 (they add 0 log 0 = 0).
+      const auto mp = (m + kBlock - 1) / kBlock * kBlock;
+      auto rp = torch::zeros({s, mp}, torch::kFloat);
+      rp.narrow(1, 0, m).copy_(r);
+      auto vp = torch::zeros({mp}, torch::kFloat);
+      vp.narrow(0, 0, m).copy_(v);
+      const float *rd = rp.data_ptr<float>(), *vd = vp.data_ptr<float>(), *pd = flat.data_ptr<float>();
+      float* od = out.data_ptr<float>();
+      at::parallel_for(0, n, 8, [&](std::int64_t b, std::int64_t e) { joint_entropy_rows(rd, vd, pd, s, n, mp, c, b, e, od); });
+      return out;
+    }
+    // Per candidate: the M x C conditional and its entropy terms, in chunks under the budget.
     const auto per_candidate = std::max<std::int64_t>(1, 2 * 4 * m * c);
-    const auto chunk = std::clamp<std::int64_t>(std::min<std::int64_t>(budget, std::int64_t{8} << 20) / per_candidate, 1, n);
+    const auto chunk = std::clamp<std::int64_t>(budget / per_candidate, 1, n);
     const auto rt = r.t().contiguous();
     for (std::int64_t a = 0; a < n; a += chunk) {
       const auto len = std::min(chunk, n - a);
-      auto q = torch::mm(rt, flat.narrow(1, a * c, len * c)).view({m, len, c});  // r_m(y) per candidate
-      // q log q, 0 log 0 = 0: on the CPU quarry::xlogx in place (vectorised; xlogy is scalar).
-      if (q.device().is_cpu()) {
-        float* qp = q.data_ptr<float>();
-        at::parallel_for(0, q.numel(), 1 << 14, [&](std::int64_t b, std::int64_t e) { xlogx_in_place(qp + b, e - b); });
-      } else {
-        q = torch::xlogy(q, q);
-      }
-      const auto h = q.sum(2).neg_();                                               // M x len: H(r_m)
+      const auto q = torch::mm(rt, flat.narrow(1, a * c, len * c)).view({m, len, c});  // r_m(y) per candidate
+      const auto h = torch::xlogy(q, q).sum(2).neg_();                                 // M x len: H(r_m)
       out.narrow(0, a, len).copy_(torch::mv(h.t(), v));
     }
     return out;
   }
 
-  /// p[i] = p[i] log p[i], compiled for the widest vectors the CPU has (the same bits).
-  QUARRY_VECTOR_CLONES static void xlogx_in_place(float* p, std::int64_t n) { quarry::xlogx(p, p, n); }
+  static constexpr std::int64_t kBlock = 64;  ///< configurations per register block
+
+  /// Candidates [begin, end) of the S x N x C samples p: for each, over blocks of kBlock
+  /// configurations j, r_j(y) = sum_s R[s, j] p_s(y) accumulated in registers (float32, s in
+  /// order), H_j = -sum_y r_j(y) log r_j(y) (quarry::xlogx), and sum_j v_j H_j in float64, with no
+  /// M x C conditional ever written out. R is S x mp (mp a multiple of kBlock), v mp. Compiled
+  /// for the widest vectors the CPU has (the same bits on each).
+  QUARRY_VECTOR_CLONES static void joint_entropy_rows(const float* r, const float* v, const float* p, std::int64_t s,
+                                                      std::int64_t n, std::int64_t mp, std::int64_t c,
+                                                      std::int64_t begin, std::int64_t end, float* out) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      double total = 0;
+      for (std::int64_t jb = 0; jb < mp; jb += kBlock) {
+        float h[kBlock] = {};
+        for (std::int64_t y = 0; y < c; ++y) {
+          float acc[kBlock] = {};
+          for (std::int64_t t = 0; t < s; ++t) {
+            const float w = p[(t * n + i) * c + y];
+            const float* __restrict rt = r + t * mp + jb;
+            for (std::int64_t j = 0; j < kBlock; ++j) acc[j] += rt[j] * w;
+          }
+          for (std::int64_t j = 0; j < kBlock; ++j) h[j] -= quarry::xlogx(acc[j]);
+        }
+        for (std::int64_t j = 0; j < kBlock; ++j) total += static_cast<double>(v[jb + j]) * static_cast<double>(h[j]);
+      }
+      out[i] = static_cast<float>(total);
+    }
+  }
 
   /// log J for M configurations of the picked batch drawn from p(y_B): S x M float64.
   static torch::Tensor draw_configurations(const torch::Tensor& probs, const std::vector<std::int64_t>& batch,
