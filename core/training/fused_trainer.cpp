@@ -12,6 +12,7 @@
 #include "core/training/fused_net.hpp"
 #include "core/training/mixed_precision.hpp"
 #include "core/training/schedule.hpp"
+#include "core/training/sgd_update.hpp"
 #include "core/util/log.hpp"
 
 namespace quarry {
@@ -23,6 +24,14 @@ at::ScalarType autocast_of(const TrainConfig& cfg, const torch::Device& device) 
 }
 
 /// M x 1 x 1 ... to broadcast a per-member value over a stacked parameter.
+/// Whether a stacked parameter and its gradient (M x ...) are plain contiguous float32 on the CPU.
+bool cpu_members(const torch::Tensor& p, const torch::Tensor& g, std::size_t members) {
+  const auto plain = [](const torch::Tensor& t) {
+    return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+  };
+  return plain(p) && plain(g) && p.dim() > 0 && p.size(0) == static_cast<std::int64_t>(members) && g.sizes() == p.sizes();
+}
+
 torch::Tensor per_member(const torch::Tensor& v, const torch::Tensor& like) {
   std::vector<std::int64_t> shape(static_cast<std::size_t>(like.dim()), 1);
   shape[0] = v.size(0);
@@ -213,6 +222,23 @@ std::vector<TrainResult> FusedTraining::run(Logger* log) {
           auto& p = params[i];
           auto g = p.grad();
           if (!g.defined()) continue;
+          if (cpu_members(p, g, M)) {
+            // One loop per member over its slice, with its own settings (quarry::sgd_update, as
+            // train_model's fast path): a few small LibTorch calls per tensor were most of a
+            // fused head's step.
+            const bool first = any_mom && !momentum[i].defined();
+            if (first) momentum[i] = torch::empty_like(p);
+            const auto per = p.numel() / static_cast<std::int64_t>(M);
+            float* pp = p.data_ptr<float>();
+            const float* gp = g.data_ptr<float>();
+            float* bp = any_mom ? momentum[i].data_ptr<float>() : nullptr;
+            for (std::size_t m = 0; m < M; ++m) {
+              const auto o = static_cast<std::int64_t>(m) * per;
+              sgd_update(pp + o, gp + o, bp ? bp + o : nullptr, per, static_cast<float>(wd[m]),
+                         static_cast<float>(mom[m]), nest[m] != 0, static_cast<float>(neg_lr[m]), first);
+            }
+            continue;
+          }
           if (any_wd) g.addcmul_(p, per_member(wd_t, p));
           if (any_mom) {
             const auto mb = per_member(mom_t, p);

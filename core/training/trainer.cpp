@@ -9,6 +9,7 @@
 #include "core/data/augment.hpp"
 #include "core/training/mixed_precision.hpp"
 #include "core/training/schedule.hpp"
+#include "core/training/sgd_update.hpp"
 #include "core/util/log.hpp"
 #include "quarry/random.hpp"
 
@@ -32,28 +33,13 @@ void sgd_step(const std::vector<torch::Tensor>& params, std::vector<torch::Tenso
     auto g = params[i].grad();  // written by the model each step, so updated in place
     if (!g.defined()) continue;
     if (plain_cpu_float(params[i]) && plain_cpu_float(g)) {
-      // One branch-free loop per case, so the compiler vectorises each. The gradient itself is
-      // not written back (the model writes a new one every step).
-      const auto n = g.numel();
-      float* p = params[i].data_ptr<float>();
-      const float* gr = g.data_ptr<float>();
-      const auto wd = static_cast<float>(cfg.weight_decay), mom = static_cast<float>(cfg.momentum);
-      const auto minus_lr = static_cast<float>(-lr);
-      if (cfg.momentum == 0) {
-        for (std::int64_t j = 0; j < n; ++j) p[j] += minus_lr * (gr[j] + wd * p[j]);
-        continue;
-      }
-      const bool first = !buffers[i].defined();
+      // One loop over its elements (quarry::sgd_update) instead of four LibTorch calls.
+      const bool first = cfg.momentum != 0 && !buffers[i].defined();
       if (first) buffers[i] = torch::empty_like(g);
-      float* buf = buffers[i].data_ptr<float>();
-      if (first)
-        for (std::int64_t j = 0; j < n; ++j) buf[j] = gr[j] + wd * p[j];
-      else
-        for (std::int64_t j = 0; j < n; ++j) buf[j] = buf[j] * mom + (gr[j] + wd * p[j]);
-      if (cfg.nesterov)
-        for (std::int64_t j = 0; j < n; ++j) p[j] += minus_lr * ((gr[j] + wd * p[j]) + mom * buf[j]);
-      else
-        for (std::int64_t j = 0; j < n; ++j) p[j] += minus_lr * buf[j];
+      sgd_update(params[i].data_ptr<float>(), g.data_ptr<float>(),
+                 cfg.momentum != 0 ? buffers[i].data_ptr<float>() : nullptr, g.numel(),
+                 static_cast<float>(cfg.weight_decay), static_cast<float>(cfg.momentum), cfg.nesterov,
+                 static_cast<float>(-lr), first);
       continue;
     }
     if (cfg.weight_decay != 0) g.add_(params[i], cfg.weight_decay);
