@@ -7,21 +7,14 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/../common.sh"
 build=${1:-$root/build}
 data=${2:-/tmp/quarry-bench-embeddings}
 bench=$build/bin/bench_embeddings
 threads=${THREADS:-2} repeat=${REPEAT:-3}
 [ -x "$bench" ] || { echo "run.sh: $bench not built (ninja -C $build bench_embeddings)" >&2; exit 1; }
-if [ -z "${PYTHON:-}" ]; then
-  case $(grep -o '^Torch_DIR:[A-Z]*=.*' "$build/CMakeCache.txt" || true) in
-    *.venv*) PYTHON=$root/.venv/bin/python ;;
-    *) PYTHON=/usr/bin/python3 ;;
-  esac
-fi
-export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-# Debian's OpenBLAS does not recognise this VM's CPU model; name the core it is (AVX-512).
-if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}; fi
+PYTHON=$(bench_python "$build")
+bench_threads "$threads"
 
 mkdir -p "$data"
 [ -f "$data/train_features.npy" ] || "$PYTHON" "$here/reference.py" gen "$data"

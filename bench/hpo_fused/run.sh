@@ -11,11 +11,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/../common.sh"
 build=${1:-$root/build}
 bench=$build/bin/bench_hpo_fused
 [ -x "$bench" ] || { echo "run.sh: $bench not built (ninja -C $build bench_hpo_fused)" >&2; exit 1; }
 threads=${THREADS:-2}
-export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}; fi
+bench_threads "$threads"
 nice "$bench" "$threads" "${HEADS:-50}" "${HEAD_EPOCHS:-200}" "${CNNS:-8}" "${CNN_EPOCHS:-2}"

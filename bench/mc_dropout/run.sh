@@ -8,19 +8,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/../common.sh"
 build=${1:-$root/build}
 bench=$build/bin/bench_mc_dropout
 cases=${CASES:-small_cnn:10000 resnet18:500} samples=${SAMPLES:-20} k=${K:-100} threads=${THREADS:-2}
 [ -x "$bench" ] || { echo "run.sh: $bench not built (ninja -C $build bench_mc_dropout)" >&2; exit 1; }
-if [ -z "${PYTHON:-}" ]; then
-  case $(grep -o '^Torch_DIR:[A-Z]*=.*' "$build/CMakeCache.txt" || true) in
-    *.venv*) PYTHON=$root/.venv/bin/python ;;
-    *) PYTHON=/usr/bin/python3 ;;
-  esac
-fi
-export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}; fi
+PYTHON=$(bench_python "$build")
+bench_threads "$threads"
 
 results=$(mktemp)
 for c in $cases; do

@@ -7,6 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/../common.sh"
 build=${1:-$root/build}
 data=${2:-/tmp/quarry-bench-training}
 bench=$build/bin/bench_training
@@ -14,18 +15,8 @@ steps=${STEPS:-30} warmup=${WARMUP:-5} threads=${THREADS:-2} repeat=${REPEAT:-3}
 [ -x "$bench" ] || { echo "run.sh: $bench not built (ninja -C $build bench_training)" >&2; exit 1; }
 # The Python side must run the same torch as the C++ build: Debian's python3-torch for
 # Debian's LibTorch 1.13, the .venv's wheel for the PyPI 2.x build.
-if [ -z "${PYTHON:-}" ]; then
-  # -DTorch_DIR=... on the command line is cached as Torch_DIR:UNINITIALIZED, else :PATH.
-  case $(grep -o '^Torch_DIR:[A-Z]*=.*' "$build/CMakeCache.txt" || true) in
-    *.venv*) PYTHON=$root/.venv/bin/python ;;
-    *) PYTHON=/usr/bin/python3 ;;
-  esac
-fi
-export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
-# Passive OpenMP waits on a shared machine (see bench/selection/run.sh), both sides.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-# Debian's OpenBLAS does not recognise this VM's CPU model; name the core it is (AVX-512).
-if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}; fi
+PYTHON=$(bench_python "$build")
+bench_threads "$threads"
 
 mkdir -p "$data"
 [ -f "$data/images.npy" ] || nice "$bench" gen "$data"
