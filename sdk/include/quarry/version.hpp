@@ -15,7 +15,7 @@
 #define QUARRY_SDK_VERSION_STRING "0.3.0"
 
 /// Bumped whenever PluginEntry, Registrar or an interface changes layout.
-#define QUARRY_ABI_VERSION 4u
+#define QUARRY_ABI_VERSION 5u
 
 #define QUARRY_STR2_(x) #x
 #define QUARRY_STR_(x) QUARRY_STR2_(x)
