@@ -23,6 +23,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_backbone {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::testing;
 namespace fs = std::filesystem;
@@ -353,3 +355,5 @@ TEST_CASE("backbone: pools reused across backbones, scratch CNN <-> frozen backb
   CHECK(report::reuse_markdown(rows).find("pools collected with small_cnn, trained with linear on backbone (frozen)") !=
         std::string::npos);
 }
+
+}  // namespace test_backbone

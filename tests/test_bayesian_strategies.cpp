@@ -19,6 +19,8 @@
 #include "quarry/selection.hpp"
 #include "quarry/xlogx.hpp"
 
+namespace test_bayesian_strategies {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::FixedPoolContext;
 
@@ -277,3 +279,5 @@ TEST_CASE("xlogx: x log x within 3 float32 ulp of float64, 0 below FLT_MIN, NaN 
   quarry::xlogx(xs.data(), out.data(), static_cast<std::int64_t>(xs.size()));
   for (std::size_t i = 0; i < xs.size(); ++i) CHECK(out[i] == quarry::xlogx(xs[i]));
 }
+
+}  // namespace test_bayesian_strategies

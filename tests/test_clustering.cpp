@@ -15,6 +15,8 @@
 #include "quarry/selection.hpp"
 #include "reference_kmeans.hpp"
 
+namespace test_clustering {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::testing::reference;
 
@@ -182,3 +184,5 @@ TEST_CASE("distance_to_other_label: the nearest row of another label, +inf with 
   CHECK(torch::isinf(one).all().item<bool>());
   CHECK_THROWS_WITH_AS(distance_to_other_label(x, {0, 1}, 1 << 20), doctest::Contains("2 labels for 90 rows"), Error);
 }
+
+}  // namespace test_clustering

@@ -12,6 +12,8 @@
 #include "process.hpp"
 #include "support.hpp"
 
+namespace test_config {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::source_dir;
 using quarry::testing::host;
@@ -168,3 +170,5 @@ TEST_CASE("a pipeline or pool file path that is a directory is an error saying s
     CHECK_FALSE(r.crashed());
   }
 }
+
+}  // namespace test_config

@@ -17,6 +17,8 @@
 #include "quarry/selection.hpp"
 #include "reference_kmeans.hpp"
 
+namespace test_coverage_strategies {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::testing::reference;
 using quarry::testing::FixedPoolContext;
@@ -233,3 +235,5 @@ TEST_CASE("probcover picks what float64 brute force picks, for a given delta and
           to_pool(reference_probcover(rows_of(dup, twins), 0, 3, 1.0, rng3), twins));
   }
 }
+
+}  // namespace test_coverage_strategies

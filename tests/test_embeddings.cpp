@@ -23,6 +23,8 @@
 #include "npy_files.hpp"
 #include "support.hpp"
 
+namespace test_embeddings {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::CaptureLogger;
 using quarry::testing::host;
@@ -321,3 +323,5 @@ TEST_CASE("embeddings pipelines: a bad key names file:line:column; images models
   CaptureLogger log;
   CHECK_THROWS_WITH(prepare_experiment(p, 1, host(), log), doctest::Contains("takes images"));
 }
+
+}  // namespace test_embeddings

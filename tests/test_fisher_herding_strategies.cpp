@@ -16,6 +16,8 @@
 #include "quarry/fisher.hpp"
 #include "quarry/herding.hpp"
 
+namespace test_fisher_herding_strategies {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::plugin_dir;
 
@@ -424,3 +426,5 @@ TEST_CASE("bait, max_herding and uncertainty_herding plugins return their kernel
     }
   }
 }
+
+}  // namespace test_fisher_herding_strategies

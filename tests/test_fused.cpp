@@ -29,6 +29,8 @@
 #include "npy_files.hpp"
 #include "support.hpp"
 
+namespace test_fused {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::CaptureLogger;
 using quarry::testing::host;
@@ -323,3 +325,5 @@ TEST_CASE("score_trials: settings a fused step cannot share train one by one, wi
     CHECK(scores[t].nll == alone.nll);
   }
 }
+
+}  // namespace test_fused

@@ -10,6 +10,8 @@
 #include "quarry/random.hpp"
 #include "support.hpp"
 
+namespace test_heads {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::testing;
 
@@ -135,3 +137,4 @@ TEST_CASE("heads: training through the fast path gives the weights of autograd +
   }
 }
 
+}  // namespace test_heads

@@ -20,6 +20,8 @@
 #include "store_checks.hpp"
 #include "support.hpp"
 
+namespace test_hostile {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::testing;
 namespace fs = std::filesystem;
@@ -414,3 +416,5 @@ TEST_CASE("pipeline text: control characters and non-ASCII outside strings are e
   CHECK(error_of("[run]\r\nname = \"a\"\r\n" + rest) == "");
   CHECK(error_of("[run]\rname = \"a\"\n" + rest).find("control character U+000D") != std::string::npos);
 }
+
+}  // namespace test_hostile

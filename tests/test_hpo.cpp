@@ -22,6 +22,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_hpo {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::plugin_dir;
 using quarry::testing::test_plugin_dir;
@@ -423,3 +425,5 @@ TEST_CASE("quarry tune: a tune run on a run's pool, stored and resumable") {
   bad.pipeline = file;
   CHECK_THROWS_WITH_AS(tune_pool(bad, tune_host), doctest::Contains("exactly one of --pool"), Error);
 }
+
+}  // namespace test_hpo

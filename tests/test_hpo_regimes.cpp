@@ -20,6 +20,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_hpo_regimes {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::host;
 using quarry::testing::synthetic_pipeline;
@@ -351,3 +353,5 @@ TEST_CASE("hpo regimes in the report: regime names, trials spent, seed-free from
   CHECK(report::seed_free("reg-random-s12", 2) == "reg-random-s12");
   CHECK(report::seed_free("tune-abc", 1) == "tune-abc");
 }
+
+}  // namespace test_hpo_regimes

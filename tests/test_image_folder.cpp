@@ -11,6 +11,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_image_folder {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::testing;
 namespace fs = std::filesystem;
@@ -366,3 +368,5 @@ name = "entropy"
   CHECK(r.output.find("image_folder: 120 train and 32 test images of 3x16x16, 4 classes") != std::string::npos);
   CHECK(r.output.find("24 labels") != std::string::npos);
 }
+
+}  // namespace test_image_folder

@@ -21,6 +21,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_loop {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::CaptureLogger;
 using quarry::testing::host;
@@ -346,3 +348,5 @@ TEST_CASE("a query size beyond any budget: one query to the budget, no percentag
   // The two cycle lines and, per training, its first and last epoch (3 epochs, at most one line per 10 s).
   CHECK(percentages >= 2 + 2 * 2);
 }
+
+}  // namespace test_loop

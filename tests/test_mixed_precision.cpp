@@ -14,6 +14,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_mixed_precision {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::host;
 using quarry::testing::synthetic_pipeline;
@@ -240,3 +242,5 @@ TEST_CASE("train.precision: bfloat16 by default; float32 is rejected at parse na
   CHECK_THROWS_WITH_AS(parse_pipeline(base, "t.toml", {"train.precision=float32"}, &host()),
                        doctest::Contains("train.precision"), Error);
 }
+
+}  // namespace test_mixed_precision

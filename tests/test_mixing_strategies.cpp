@@ -16,6 +16,8 @@
 #include "quarry/selection.hpp"
 #include "reference_kmeans.hpp"
 
+namespace test_mixing_strategies {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::testing::reference;
 using quarry::testing::FixedPoolContext;
@@ -253,3 +255,5 @@ TEST_CASE("alfamix picks what float64 brute force picks: anchors from the labele
     CHECK_THROWS_WITH_AS(quarry::testing::make_strategy("alfamix")->query(unlabeled), doctest::Contains("labels"), Error);
   }
 }
+
+}  // namespace test_mixing_strategies

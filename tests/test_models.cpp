@@ -13,6 +13,8 @@
 #include "quarry/error.hpp"
 #include "paths.hpp"
 
+namespace test_models {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::plugin_dir;
 
@@ -275,3 +277,5 @@ TEST_CASE("small_cnn trains an epoch of 1,000 28x28 images quickly on 2 threads"
   }
   torch::set_num_threads(threads);
 }
+
+}  // namespace test_models

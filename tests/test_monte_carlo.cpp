@@ -14,6 +14,8 @@
 #include "quarry/error.hpp"
 #include "quarry/random.hpp"
 
+namespace test_monte_carlo {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 
 namespace {
@@ -245,3 +247,5 @@ TEST_CASE("predict_samples runs a model's trunk once per batch when it has sampl
   CHECK(mlp->stochastic());
   CHECK(torch::equal(predict_samples(*mlp, rows, {}, {}, range(20), 5, 8, 3), full_passes(*mlp, rows, {}, {}, 20, 5, 8, 3)));
 }
+
+}  // namespace test_monte_carlo

@@ -21,6 +21,8 @@
 #include "npy_files.hpp"
 #include "support.hpp"
 
+namespace test_npy {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::CaptureLogger;
 using quarry::testing::host;
@@ -196,3 +198,4 @@ TEST_CASE("npy fuzz corpus and regressions: every input parses or throws quarry:
   CHECK(files >= 7);  // the committed seeds at least
 }
 
+}  // namespace test_npy

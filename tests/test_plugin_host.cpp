@@ -5,6 +5,8 @@
 #include "quarry/error.hpp"
 #include "paths.hpp"
 
+namespace test_plugin_host {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::test_plugin_dir;
 
@@ -79,3 +81,5 @@ TEST_CASE("component parameters: unknown, mistyped, out of range") {
   bad_choice.set("mode", std::string("sideways"));
   CHECK_THROWS_WITH_AS(host.make_strategy("misbehaving", bad_choice), doctest::Contains("expected one of"), Error);
 }
+
+}  // namespace test_plugin_host

@@ -19,6 +19,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_pruner {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::hpo::Pruner;
 using quarry::hpo::PrunerOptions;
@@ -406,3 +408,5 @@ TEST_CASE("a Hyperband search stores each trial's bracket ladder and shows prune
   const auto table = trials_table(out.trials, out.best);
   CHECK(table.find("stop") != std::string::npos);
 }
+
+}  // namespace test_pruner

@@ -20,6 +20,8 @@
 #include "png_stats.hpp"
 #include "support.hpp"
 
+namespace test_report {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::png_stats;
 using quarry::testing::TempDir;
@@ -435,3 +437,5 @@ TEST_CASE("report: pool reuse table against the source runs, with hand-computed 
   CHECK(slurp(o.out / "index.html").find("Pool reuse with other models") == std::string::npos);
   CHECK(read_csv(o.out / "reuse.csv").empty());
 }
+
+}  // namespace test_report

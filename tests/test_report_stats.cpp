@@ -15,6 +15,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_report_stats {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::report;
 using quarry::testing::TempDir;
@@ -328,3 +330,5 @@ TEST_CASE("report stats: the page shows the penalty matrix, AUBC and cost curves
   CHECK(d.find("class=\"aubc-cell") != std::string::npos);
   CHECK(d.find("beaten (sum)") != std::string::npos);
 }
+
+}  // namespace test_report_stats

@@ -18,6 +18,8 @@
 #include "store_checks.hpp"
 #include "support.hpp"
 
+namespace test_resume {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::testing;
 
@@ -343,3 +345,5 @@ TEST_CASE("a resumed run re-runs its own [[strategies]] entry (by position) thro
   CHECK(got[1].queried == entry1[1].queried);
   CHECK(got[2].queried != entry1[2].queried);  // then on as entry 0 (most confident)
 }
+
+}  // namespace test_resume

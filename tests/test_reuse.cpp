@@ -12,6 +12,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_reuse {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::host;
 using quarry::testing::synthetic_pipeline;
@@ -194,3 +196,5 @@ TEST_CASE("parse_pool_ref: RUN or RUN@SIZE with a positive size, anything else n
   CHECK_THROWS_WITH_AS(parse_pool_ref("x@y", "--from"), doctest::Contains("--from x@y: expected RUN or RUN@SIZE"),
                        Error);
 }
+
+}  // namespace test_reuse

@@ -17,6 +17,8 @@
 #include "quarry/error.hpp"
 #include "quarry/selection.hpp"
 
+namespace test_selection {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 
 namespace {
@@ -305,3 +307,5 @@ TEST_CASE("at::parallel_for in code built against the SDK runs on several thread
   at::set_num_threads(before);
   CHECK(threads.size() == 2);
 }
+
+}  // namespace test_selection

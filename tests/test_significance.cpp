@@ -14,6 +14,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_significance {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::report;
 using quarry::testing::TempDir;
@@ -189,3 +191,5 @@ TEST_CASE("significance: the bootstrap interval is seeded, stable, and agrees wi
   CHECK(std::abs(a.lo - want[0]) < 0.002);
   CHECK(std::abs(a.hi - want[1]) < 0.002);
 }
+
+}  // namespace test_significance

@@ -8,6 +8,8 @@
 #include "core/store/store.hpp"
 #include "support.hpp"
 
+namespace test_store {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::TempDir;
 
@@ -111,3 +113,5 @@ TEST_CASE("several processes writing one store at once lose nothing") {
     CHECK(s.acquired("run-" + std::to_string(p)).size() == static_cast<std::size_t>(2 * cycles));
   }
 }
+
+}  // namespace test_store

@@ -10,6 +10,8 @@
 #include "quarry/selection.hpp"
 #include "paths.hpp"
 
+namespace test_strategies {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::plugin_dir;
 
@@ -184,3 +186,5 @@ TEST_CASE("coreset and badge plugins return what their kernels pick, mapped to p
     }
   }
 }
+
+}  // namespace test_strategies

@@ -21,6 +21,8 @@
 #include "quarry/error.hpp"
 #include "support.hpp"
 
+namespace test_sweep {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::host;
 using quarry::testing::synthetic_pipeline;
@@ -440,3 +442,5 @@ TEST_CASE("a sweep file goes through the same character check as a pipeline") {
   CHECK(e.find("sweep.toml:2:20") != std::string::npos);
   CHECK(e.find("U+00E9") != std::string::npos);
 }
+
+}  // namespace test_sweep

@@ -8,6 +8,8 @@
 #include "core/hpo/search_space.hpp"
 #include "quarry/error.hpp"
 
+namespace test_tpe {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using namespace quarry::hpo;
 
@@ -237,3 +239,5 @@ TEST_CASE("assignments render as name=value text and read back exactly") {
   CHECK_THROWS_WITH_AS(mixed.parse("lr=0.01 momentum=0 batch=8.5 depth=-2 optimizer=sgd"),
                        doctest::Contains("not an integer"), Error);
 }
+
+}  // namespace test_tpe

@@ -18,6 +18,8 @@
 #include "quarry/random.hpp"
 #include "support.hpp"
 
+namespace test_trainer {  // one namespace per test file: they compile in unity batches
+
 using namespace quarry;
 using quarry::testing::host;
 using quarry::testing::synthetic_pipeline;
@@ -304,3 +306,5 @@ TEST_CASE("epoch_batches: sampled = floor(n/batch)+1 full batches covering every
   CHECK_FALSE(same_masks(a, c));
   CHECK_FALSE(same_masks(epoch_batches(37, cfg, g1), a));  // the next epoch draws anew
 }
+
+}  // namespace test_trainer
