@@ -20,7 +20,6 @@
 #include "paths.hpp"
 
 namespace test_datasets {  // one namespace per test file: they compile in unity batches
-
 using namespace quarry;
 using quarry::testing::plugin_dir;
 namespace fs = std::filesystem;
@@ -447,5 +446,4 @@ TEST_CASE("fuzz corpus and regressions: every input parses or throws quarry::Err
     }
   CHECK(files >= 7);  // the committed seeds at least
 }
-
 }  // namespace test_datasets
