@@ -111,12 +111,15 @@ std::vector<std::int64_t> reference_dropquery(const Matrix& f, const Matrix& w, 
   const auto n = f.size();
   std::vector<std::int64_t> y_star, mismatches(n, 0);
   for (const auto& row : f) y_star.push_back(argmax(logits(row, w, b)));
-  for (std::int64_t pass = 0; pass < passes; ++pass)
+  for (std::int64_t pass = 0; pass < passes; ++pass) {
+    const std::uint64_t key = rng();  // one key per pass; then draw i D + d of its stream
     for (std::size_t i = 0; i < n; ++i) {
       auto dropped = f[i];
-      for (double& v : dropped) v = uniform01(rng) >= p ? v / (1 - p) : 0.0;
+      for (std::size_t d = 0; d < dropped.size(); ++d)
+        dropped[d] = stream_uniform01(key, i * dropped.size() + d) >= p ? dropped[d] / (1 - p) : 0.0;
       mismatches[i] += argmax(logits(dropped, w, b)) != y_star[i];
     }
+  }
   std::vector<std::int64_t> flagged;
   for (std::size_t i = 0; i < n; ++i)
     if (2 * mismatches[i] > passes) flagged.push_back(static_cast<std::int64_t>(i));
@@ -190,6 +193,10 @@ TEST_CASE("dropquery picks what float64 brute force picks for the same draws") {
     const auto& cand = ctx.candidates();
     const auto want = to_pool(reference_dropquery(rows(s.features, cand), w, b, k, 3, 0.75, rng), cand);
     CHECK(quarry::testing::make_strategy("dropquery")->query(ctx) == want);
+    // Masks in chunks of 10 candidates (the budget): the same draws, so the same picks.
+    auto small = context(s, {0, 1, 2}, k, 12);
+    small.budget = 12 * 4 * 8 * 10;
+    CHECK(quarry::testing::make_strategy("dropquery")->query(small) == want);
   }
   SUBCASE("k >= candidates, one class, duplicates, no head") {
     auto all = context(s, {}, 500, 1);

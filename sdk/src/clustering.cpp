@@ -9,6 +9,7 @@
 
 #include "quarry/error.hpp"
 #include "quarry/selection.hpp"
+#include "quarry/xlogx.hpp"  // QUARRY_VECTOR_CLONES
 #include "clustering_internal.hpp"
 
 namespace quarry {
@@ -75,6 +76,24 @@ inline float row_sq_distance(const float* a, const float* b, std::int64_t dim) {
   return total;
 }
 
+// One k-means++ step on rows [begin, end): row i's nearest seed distance w[i] and its owner
+// become the new seed t's (at xj) when that is nearer. Rows whose own seed is far from the new
+// one are skipped: see kmeanspp_seeds. Compiled for AVX-512, AVX2 and baseline x86-64, the same
+// bits in all three (row_sq_distance's eight lanes in a fixed order, no fused multiply-add).
+QUARRY_VECTOR_CLONES void update_nearest_seed(const float* px, const float* xj, std::int64_t dim, std::int64_t begin,
+                                              std::int64_t end, const float* seed_sq, std::int32_t t, float* w,
+                                              std::int32_t* owner) {
+  for (auto i = begin; i < end; ++i) {
+    const auto o = owner[i];
+    if (o >= 0 && seed_sq[o] >= 4.0f * w[i] * (1.0f + 1e-3f)) continue;
+    const float v = row_sq_distance(px + i * dim, xj, dim);
+    if (v < w[i] || o < 0) {
+      w[i] = std::min(w[i], v);
+      owner[i] = t;
+    }
+  }
+}
+
 // ||x_i - c||^2 for every row, by differences (exactly 0 for a duplicate of c).
 void sq_distances_to_row(const torch::Tensor& x, std::int64_t j, torch::Tensor& out, std::int64_t budget) {
   const auto n = x.size(0);
@@ -130,15 +149,7 @@ std::vector<std::int64_t> kmeanspp_seeds(const torch::Tensor& x, std::int64_t k,
       });
       float* w = nearest.data_ptr<float>();
       at::parallel_for(0, n, 1024, [&](std::int64_t begin, std::int64_t end) {
-        for (auto i = begin; i < end; ++i) {
-          const auto o = owner[i];
-          if (o >= 0 && seed_sq[o] >= 4.0f * w[i] * (1.0f + 1e-3f)) continue;
-          const float v = row_sq_distance(px + i * dim, xj, dim);
-          if (v < w[i] || o < 0) {
-            w[i] = std::min(w[i], v);
-            owner[i] = static_cast<std::int32_t>(t);
-          }
-        }
+        update_nearest_seed(px, xj, dim, begin, end, seed_sq.data(), static_cast<std::int32_t>(t), w, owner.data());
       });
       w[j] = 0;
       owner[static_cast<std::size_t>(j)] = static_cast<std::int32_t>(t);
@@ -181,6 +192,29 @@ void cluster_sums_cpu(const torch::Tensor& x, const torch::Tensor& assign, torch
   });
 }
 
+// The mean over features of the rows' population variance, in float64 (two passes: the
+// feature means, then the squared deviations). LibTorch's var over dim 0 takes longer than a
+// Lloyd iteration on the CPU.
+double mean_feature_variance(const torch::Tensor& x) {
+  if (!x.device().is_cpu()) return x.var(at::IntArrayRef{0}, /*unbiased=*/false, /*keepdim=*/false).to(torch::kDouble).mean().item<double>();
+  const auto n = x.size(0), dim = x.size(1);
+  const float* px = x.data_ptr<float>();
+  std::vector<double> mean(static_cast<std::size_t>(dim), 0.0), dev(static_cast<std::size_t>(dim), 0.0);
+  at::parallel_for(0, dim, 16, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = 0; i < n; ++i)
+      for (auto d = begin; d < end; ++d) mean[d] += px[i * dim + d];
+    for (auto d = begin; d < end; ++d) mean[d] /= static_cast<double>(n);
+    for (std::int64_t i = 0; i < n; ++i)
+      for (auto d = begin; d < end; ++d) {
+        const double e = px[i * dim + d] - mean[d];
+        dev[d] += e * e;
+      }
+  });
+  double total = 0;
+  for (double v : dev) total += v;
+  return total / static_cast<double>(n) / static_cast<double>(dim);
+}
+
 std::vector<std::int64_t> to_vector(const torch::Tensor& t) {
   const auto h = t.to(torch::kCPU, torch::kLong).contiguous();
   return {h.data_ptr<std::int64_t>(), h.data_ptr<std::int64_t>() + h.numel()};
@@ -207,7 +241,7 @@ KMeansResult kmeans(const torch::Tensor& rows, std::int64_t k, std::mt19937_64& 
   const auto x_sq = sq_norms(x);
   auto assign = nearest_centre(x, x_sq, centres, memory_budget_bytes);
   if (k < n) {
-    const double tol_abs = tol * x.var(at::IntArrayRef{0}, /*unbiased=*/false, /*keepdim=*/false).to(torch::kDouble).mean().item<double>();
+    const double tol_abs = tol * mean_feature_variance(x);
     const auto dim = x.size(1);
     const auto block = std::max<std::int64_t>(1, memory_budget_bytes / (8 * std::max<std::int64_t>(dim, 1)));
     for (std::int64_t it = 1; it <= max_iter; ++it) {

@@ -3,16 +3,18 @@
 //
 // Computes: the current prediction y* = argmax classify(f) of every candidate from its
 // penultimate feature f; then `iterations` (M) passes of the classifier head on dropped-out
-// features f * m / (1 - p), m_d = 1 when u >= p for u = uniform01(ctx.rng()) (draw order:
-// pass, candidate, feature); a candidate is flagged when its prediction differs from y* in
-// more than half of the passes. The k picks are quarry::diverse_subset of the flagged ones:
+// features f * m / (1 - p), m_d = 1 when u >= p; pass t draws one key = ctx.rng()() (in pass
+// order) and candidate i's feature d takes u = quarry::stream_uniform01(key, i * D + d), so the
+// M N D draws are made in parallel and do not depend on chunking or threads. A candidate is
+// flagged when its prediction differs from y* in more than half of the passes. The k picks are quarry::diverse_subset of the flagged ones:
 // k-means of their L2-normalised features into k clusters, the candidate nearest each centre;
 // with at most k flagged, all of them and uniform draws among the others. Argmax ties: the
 // lower class.
 //
 // Parameters as the paper: iterations (3), p (0.75), memory_mb (0 = the run's budget).
 // Needs: features and the model's classifier head (Model::classify). Cost: one feature pass of
-// the model, M head passes on N x D, M N D uniform draws, then k-means of <= N rows into k.
+// the model, M head passes on N x D, M N D counter-based uniform draws (two threads
+// fill them with the dropped features in one pass), then k-means of <= N rows into k.
 //
 // Against the reference toolbox (dal-toolbox DropQuery): it applies dropout to the *input
 // images* and runs the whole network, where the paper drops features of a frozen encoder;
@@ -21,6 +23,9 @@
 // assigns each point to its *farthest* centre (torch.max over KMeans.transform), which picks
 // near-arbitrary points; Quarry assigns to the nearest.
 #include <algorithm>
+#include <cstdint>
+
+#include <ATen/Parallel.h>
 
 #include <quarry/clustering.hpp>
 #include <quarry/quarry.hpp>
@@ -47,13 +52,24 @@ class DropQuery : public quarry::Strategy {
     const auto chunk = std::clamp<std::int64_t>(budget / std::max<std::int64_t>(1, 3 * 4 * dim), 1, n);
     auto mismatches = torch::zeros({n}, torch::kLong);
     const float keep_scale = static_cast<float>(1.0 / (1.0 - p_));
+    const bool on_cpu = f.device().is_cpu();
     for (std::int64_t pass = 0; pass < iterations_; ++pass) {
+      const std::uint64_t key = ctx.rng()();
       for (std::int64_t a = 0; a < n; a += chunk) {
         const auto len = std::min(chunk, n - a);
-        auto mask = torch::empty({len, dim}, torch::kFloat);
-        float* m = mask.data_ptr<float>();
-        for (std::int64_t e = 0; e < len * dim; ++e) m[e] = quarry::uniform01(ctx.rng()) >= p_ ? keep_scale : 0.0f;
-        const auto dropped = f.narrow(0, a, len) * mask.to(f.device());
+        // On the CPU the dropped features themselves; elsewhere the mask, applied on the device.
+        auto out = torch::empty({len, dim}, torch::kFloat);
+        const float* src = on_cpu ? f.data_ptr<float>() + a * dim : nullptr;
+        float* o = out.data_ptr<float>();
+        at::parallel_for(0, len, 64, [&](std::int64_t begin, std::int64_t end) {
+          for (auto i = begin; i < end; ++i)
+            for (std::int64_t d = 0; d < dim; ++d) {
+              const auto e = i * dim + d;
+              const bool keep = quarry::stream_uniform01(key, static_cast<std::uint64_t>((a + i) * dim + d)) >= p_;
+              o[e] = keep ? (src ? src[e] * keep_scale : keep_scale) : 0.0f;
+            }
+        });
+        const auto dropped = on_cpu ? out : f.narrow(0, a, len) * out.to(f.device());
         const auto y = ctx.classify(dropped).argmax(1);
         mismatches.narrow(0, a, len).add_((y != y_star.narrow(0, a, len)).to(torch::kCPU, torch::kLong));
       }
