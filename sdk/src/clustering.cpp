@@ -9,7 +9,7 @@
 
 #include "quarry/error.hpp"
 #include "quarry/selection.hpp"
-#include "quarry/xlogx.hpp"  // QUARRY_VECTOR_CLONES
+#include "quarry/vector_clones.hpp"
 #include "clustering_internal.hpp"
 
 namespace quarry {

@@ -6,8 +6,8 @@
 // features f * m / (1 - p), m_d = 1 when u >= p; pass t draws one key = ctx.rng()() (in pass
 // order) and candidate i's feature d takes u = quarry::stream_uniform01(key, i * D + d), so the
 // M N D draws are made in parallel and do not depend on chunking or threads. A candidate is
-// flagged when its prediction differs from y* in more than half of the passes. The k picks are quarry::diverse_subset of the flagged ones:
-// k-means of their L2-normalised features into k clusters, the candidate nearest each centre;
+// flagged when its prediction differs from y* in more than half of the passes. The k picks
+// are quarry::diverse_subset of the flagged ones: k-means of their L2-normalised features into k clusters, the candidate nearest each centre;
 // with at most k flagged, all of them and uniform draws among the others. Argmax ties: the
 // lower class.
 //
@@ -61,13 +61,12 @@ class DropQuery : public quarry::Strategy {
         auto out = torch::empty({len, dim}, torch::kFloat);
         const float* src = on_cpu ? f.data_ptr<float>() + a * dim : nullptr;
         float* o = out.data_ptr<float>();
-        at::parallel_for(0, len, 64, [&](std::int64_t begin, std::int64_t end) {
-          for (auto i = begin; i < end; ++i)
-            for (std::int64_t d = 0; d < dim; ++d) {
-              const auto e = i * dim + d;
-              const bool keep = quarry::stream_uniform01(key, static_cast<std::uint64_t>((a + i) * dim + d)) >= p_;
-              o[e] = keep ? (src ? src[e] * keep_scale : keep_scale) : 0.0f;
-            }
+        const auto first = static_cast<std::uint64_t>(a * dim);  // the chunk's first draw
+        at::parallel_for(0, len * dim, 4096, [&](std::int64_t begin, std::int64_t end) {
+          for (auto e = begin; e < end; ++e) {
+            const float m = quarry::stream_uniform01(key, first + static_cast<std::uint64_t>(e)) >= p_ ? keep_scale : 0.0f;
+            o[e] = src ? src[e] * m : m;
+          }
         });
         const auto dropped = on_cpu ? out : f.narrow(0, a, len) * out.to(f.device());
         const auto y = ctx.classify(dropped).argmax(1);

@@ -5,14 +5,7 @@
 
 #include <cstdint>
 
-/// Put before a hot loop's function (a plain, non-inline one) to compile it for AVX-512, AVX2 and
-/// baseline x86-64 and run the widest this CPU has (GCC's target_clones; elsewhere nothing).
-/// None of the three enables fused multiply-add, so all give quarry::xlogx's same bits.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define QUARRY_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define QUARRY_VECTOR_CLONES
-#endif
+#include "quarry/vector_clones.hpp"  // the hot loops that call xlogx use QUARRY_VECTOR_CLONES
 
 namespace quarry {
 
