@@ -192,27 +192,49 @@ void cluster_sums_cpu(const torch::Tensor& x, const torch::Tensor& assign, torch
   });
 }
 
-// The mean over features of the rows' population variance, in float64 (two passes: the
-// feature means, then the squared deviations). LibTorch's var over dim 0 takes longer than a
-// Lloyd iteration on the CPU.
+// The mean over features of the rows' population variance, in float64: (sum of squares - n
+// |mean|^2) / (n D), one pass, the features split between threads. LibTorch's var over dim 0
+// takes longer than a Lloyd iteration on the CPU.
 double mean_feature_variance(const torch::Tensor& x) {
   if (!x.device().is_cpu()) return x.var(at::IntArrayRef{0}, /*unbiased=*/false, /*keepdim=*/false).to(torch::kDouble).mean().item<double>();
   const auto n = x.size(0), dim = x.size(1);
   const float* px = x.data_ptr<float>();
-  std::vector<double> mean(static_cast<std::size_t>(dim), 0.0), dev(static_cast<std::size_t>(dim), 0.0);
+  std::vector<double> sum(static_cast<std::size_t>(dim), 0.0), sq(static_cast<std::size_t>(dim), 0.0);
   at::parallel_for(0, dim, 16, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = 0; i < n; ++i)
-      for (auto d = begin; d < end; ++d) mean[d] += px[i * dim + d];
-    for (auto d = begin; d < end; ++d) mean[d] /= static_cast<double>(n);
-    for (std::int64_t i = 0; i < n; ++i)
       for (auto d = begin; d < end; ++d) {
-        const double e = px[i * dim + d] - mean[d];
-        dev[d] += e * e;
+        const double v = px[i * dim + d];
+        sum[d] += v;
+        sq[d] += v * v;
       }
   });
   double total = 0;
-  for (double v : dev) total += v;
+  for (std::int64_t d = 0; d < dim; ++d) total += std::max(0.0, sq[d] - sum[d] * sum[d] / static_cast<double>(n));
   return total / static_cast<double>(n) / static_cast<double>(dim);
+}
+
+// The rows at `positions`, each divided by its L2 norm (clamped at 1e-12), as one new tensor.
+torch::Tensor unit_rows(const torch::Tensor& rows, const std::vector<std::int64_t>& positions) {
+  if (!rows.device().is_cpu()) {
+    auto z = rows.index_select(0, torch::tensor(positions, torch::kLong).to(rows.device()));
+    return z.div_(z.norm(2, 1, true).clamp_min(1e-12));
+  }
+  const auto x = rows.contiguous();
+  const auto dim = x.size(1);
+  const auto m = static_cast<std::int64_t>(positions.size());
+  auto out = torch::empty({m, dim}, x.options());
+  const float* px = x.data_ptr<float>();
+  float* po = out.data_ptr<float>();
+  at::parallel_for(0, m, 64, [&](std::int64_t begin, std::int64_t end) {
+    for (auto i = begin; i < end; ++i) {
+      const float* src = px + positions[static_cast<std::size_t>(i)] * dim;
+      double sq = 0;
+      for (std::int64_t d = 0; d < dim; ++d) sq += static_cast<double>(src[d]) * src[d];
+      const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
+      for (std::int64_t d = 0; d < dim; ++d) po[i * dim + d] = src[d] * inv;
+    }
+  });
+  return out;
 }
 
 std::vector<std::int64_t> to_vector(const torch::Tensor& t) {
@@ -279,11 +301,25 @@ std::vector<std::int64_t> nearest_to_centres(const torch::Tensor& rows, const KM
     throw Error(std::string(who) + ": an assignment of " + std::to_string(clusters.assignment.size()) + " rows for " +
                 std::to_string(n) + " rows");
   torch::NoGradGuard no_grad;
-  const auto assign = torch::tensor(clusters.assignment, torch::kLong).to(rows.device());
-  // One N x D difference at a time is the rows' own size; the distance is N floats.
-  const auto d = (rows - clusters.centres.index_select(0, assign)).pow(2).sum(1).to(torch::kCPU).contiguous();
-  const float* dp = d.data_ptr<float>();
   const auto k = clusters.centres.size(0);
+  torch::Tensor d;
+  if (rows.device().is_cpu()) {  // by differences, row by row: no N x D temporaries
+    const auto x = rows.contiguous();
+    const auto c = clusters.centres.to(torch::kFloat).contiguous();
+    const auto dim = x.size(1);
+    d = torch::empty({n}, x.options());
+    const float* px = x.data_ptr<float>();
+    const float* pc = c.data_ptr<float>();
+    float* pd = d.data_ptr<float>();
+    const auto* a = clusters.assignment.data();
+    at::parallel_for(0, n, 256, [&](std::int64_t begin, std::int64_t end) {
+      for (auto i = begin; i < end; ++i) pd[i] = row_sq_distance(px + i * dim, pc + a[i] * dim, dim);
+    });
+  } else {  // one N x D difference at a time is the rows' own size; the distance is N floats
+    const auto assign = torch::tensor(clusters.assignment, torch::kLong).to(rows.device());
+    d = (rows - clusters.centres.index_select(0, assign)).pow(2).sum(1).to(torch::kCPU).contiguous();
+  }
+  const float* dp = d.data_ptr<float>();
   std::vector<std::int64_t> best(static_cast<std::size_t>(k), -1);
   for (std::int64_t i = 0; i < n; ++i) {
     auto& b = best[static_cast<std::size_t>(clusters.assignment[static_cast<std::size_t>(i)])];
@@ -332,8 +368,7 @@ std::vector<std::int64_t> diverse_subset(const torch::Tensor& rows, const std::v
     return picked;
   }
   torch::NoGradGuard no_grad;
-  const auto z = rows.index_select(0, torch::tensor(flagged, torch::kLong).to(rows.device()));
-  const auto unit = z / z.norm(2, 1, true).clamp_min(1e-12);
+  const auto unit = unit_rows(rows, flagged);
   const auto km = kmeans(unit, k, rng, memory_budget_bytes);
   for (auto p : nearest_to_centres(unit, km)) {
     taken[flagged[p]] = 1;

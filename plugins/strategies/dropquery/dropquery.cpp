@@ -23,6 +23,7 @@
 // assigns each point to its *farthest* centre (torch.max over KMeans.transform), which picks
 // near-arbitrary points; Quarry assigns to the nearest.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include <ATen/Parallel.h>
@@ -30,8 +31,22 @@
 #include <quarry/clustering.hpp>
 #include <quarry/quarry.hpp>
 #include <quarry/selection.hpp>
+#include <quarry/vector_clones.hpp>
 
 namespace {
+
+// out[e] = (src ? src[e] : 1) * (u_e >= p ? scale : 0) for the draws e = first .. first + len - 1
+// (u_e = quarry::stream_uniform01(key, e)), compared on their integer bits: see stream_bits53.
+QUARRY_VECTOR_CLONES void fill_dropped(const float* src, float* out, std::int64_t len, std::uint64_t key,
+                                       std::uint64_t first, std::uint64_t threshold, float scale) {
+  const auto mask = [&](std::int64_t e) {
+    return quarry::stream_bits53(key, first + static_cast<std::uint64_t>(e)) >= threshold ? scale : 0.0f;
+  };
+  if (src)
+    for (std::int64_t e = 0; e < len; ++e) out[e] = src[e] * mask(e);
+  else
+    for (std::int64_t e = 0; e < len; ++e) out[e] = mask(e);
+}
 
 class DropQuery : public quarry::Strategy {
  public:
@@ -53,20 +68,21 @@ class DropQuery : public quarry::Strategy {
     auto mismatches = torch::zeros({n}, torch::kLong);
     const float keep_scale = static_cast<float>(1.0 / (1.0 - p_));
     const bool on_cpu = f.device().is_cpu();
+    const auto threshold = static_cast<std::uint64_t>(std::ceil(p_ * 0x1.0p53));
+    // One buffer for every chunk and pass (a fresh one each time costs its page faults).
+    auto buffer = torch::empty({chunk, dim}, torch::kFloat);
     for (std::int64_t pass = 0; pass < iterations_; ++pass) {
       const std::uint64_t key = ctx.rng()();
       for (std::int64_t a = 0; a < n; a += chunk) {
         const auto len = std::min(chunk, n - a);
         // On the CPU the dropped features themselves; elsewhere the mask, applied on the device.
-        auto out = torch::empty({len, dim}, torch::kFloat);
+        auto out = buffer.narrow(0, 0, len);
         const float* src = on_cpu ? f.data_ptr<float>() + a * dim : nullptr;
         float* o = out.data_ptr<float>();
         const auto first = static_cast<std::uint64_t>(a * dim);  // the chunk's first draw
         at::parallel_for(0, len * dim, 4096, [&](std::int64_t begin, std::int64_t end) {
-          for (auto e = begin; e < end; ++e) {
-            const float m = quarry::stream_uniform01(key, first + static_cast<std::uint64_t>(e)) >= p_ ? keep_scale : 0.0f;
-            o[e] = src ? src[e] * m : m;
-          }
+          fill_dropped(src ? src + begin : nullptr, o + begin, end - begin, key, first + static_cast<std::uint64_t>(begin),
+                       threshold, keep_scale);
         });
         const auto dropped = on_cpu ? out : f.narrow(0, a, len) * out.to(f.device());
         const auto y = ctx.classify(dropped).argmax(1);

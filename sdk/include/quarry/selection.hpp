@@ -20,18 +20,23 @@ double uniform01(std::mt19937_64& rng);
 /// A uniform integer in [0, n) from one rng() call: floor(uniform01 * n). n >= 1.
 std::int64_t uniform_index(std::mt19937_64& rng, std::int64_t n);
 
-/// Draw i of the stream of uniform doubles in [0, 1) named by `key`: the top 53 bits of the
+/// The 53 random bits of draw i of the stream named by `key`: the top 53 bits of the
 /// (i + 1)-th output of SplitMix64 (Steele, Lea & Flood 2014) started from state `key`, i.e. its
 /// mixing function of key + (i + 1) * 0x9e3779b97f4a7c15. Every draw stands on its own, so a
 /// kernel that needs millions of them (DropQuery's dropout masks) fills them in parallel, in any
 /// order and on any thread, and gets the same bits as a loop over i. Take the key from the
 /// query's generator (one rng() call), so the stream is seeded from the config like any draw.
-inline double stream_uniform01(std::uint64_t key, std::uint64_t i) {
+inline std::uint64_t stream_bits53(std::uint64_t key, std::uint64_t i) {
   std::uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
+  return z >> 11;
+}
+/// stream_bits53(key, i) * 2^-53: uniform on [0, 1). u >= p exactly when the bits are >=
+/// ceil(p * 2^53), an integer comparison a loop over millions of draws vectorises.
+inline double stream_uniform01(std::uint64_t key, std::uint64_t i) {
+  return static_cast<double>(stream_bits53(key, i)) * 0x1.0p-53;
 }
 
 /// Greedy k-center, Core-Set (Sener & Savarese 2018), Euclidean distance.
