@@ -144,9 +144,7 @@ std::vector<std::int64_t> kmeanspp_seeds(const torch::Tensor& x, std::int64_t k,
       const auto t = static_cast<std::int64_t>(seeds.size()) - 1;
       seed_sq.resize(static_cast<std::size_t>(t));
       const float* xj = px + j * dim;
-      at::parallel_for(0, t, 512, [&](std::int64_t begin, std::int64_t end) {
-        for (auto c = begin; c < end; ++c) seed_sq[c] = row_sq_distance(px + seeds[c] * dim, xj, dim);
-      });
+      for (std::int64_t c = 0; c < t; ++c) seed_sq[c] = row_sq_distance(px + seeds[c] * dim, xj, dim);  // t <= k rows: one thread
       float* w = nearest.data_ptr<float>();
       at::parallel_for(0, n, 1024, [&](std::int64_t begin, std::int64_t end) {
         update_nearest_seed(px, xj, dim, begin, end, seed_sq.data(), static_cast<std::int32_t>(t), w, owner.data());
